@@ -1,0 +1,2 @@
+//! Services used by rig's runnable examples.
+#![forbid(unsafe_code)]

@@ -1,0 +1,378 @@
+//! The engine's one task: admits requests, batches disjoint ones into appends, applies completed
+//! batches in version order, and follows the log on followers.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, oneshot, watch, RwLock};
+use tokio::task::JoinHandle;
+
+use super::admission::{admissible, InFlight};
+use super::apply::{decode_cached, stale, ApplyState};
+use super::clients::Seen;
+use super::recovery::REPLAY_CHUNK;
+use super::{envelope, Command, Options, Reply};
+use crate::{Durability, Error, Log, Operation, Resources, Result, Role, Service, Snapshot};
+
+/// An admitted-or-waiting request.
+struct Pending<O> {
+    op: Operation,
+    resources: Resources,
+    durability: Durability,
+    reply: Reply<O>,
+}
+
+type BatchFuture<O> = BoxFuture<'static, (Vec<Pending<O>>, Result<u64>)>;
+
+enum Event<O> {
+    Completed(Vec<Pending<O>>, Result<u64>),
+    Commands(Vec<Command<O>>),
+    Disconnected,
+    Committed(Result<u64>),
+}
+
+pub(super) struct Sequencer<S: Service, L: Log> {
+    service: Arc<RwLock<S>>,
+    log: Arc<L>,
+    options: Options,
+    state: ApplyState,
+    applied_tx: watch::Sender<u64>,
+    waiting: VecDeque<Pending<S::Output>>,
+    in_flight: InFlight,
+    batches: FuturesOrdered<BatchFuture<S::Output>>,
+    poison: Option<Error>,
+    closing: bool,
+    close_reply: Option<oneshot::Sender<Result<()>>>,
+    snapshot_task: Option<JoinHandle<()>>,
+}
+
+impl<S: Service, L: Log> Sequencer<S, L> {
+    pub(super) fn new(
+        service: Arc<RwLock<S>>,
+        log: Arc<L>,
+        options: Options,
+        state: ApplyState,
+        applied_tx: watch::Sender<u64>,
+    ) -> Self {
+        Self {
+            service,
+            log,
+            options,
+            state,
+            applied_tx,
+            waiting: VecDeque::new(),
+            in_flight: InFlight::default(),
+            batches: FuturesOrdered::new(),
+            poison: None,
+            closing: false,
+            close_reply: None,
+            snapshot_task: None,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<Command<S::Output>>) {
+        loop {
+            if self.closing && self.batches.is_empty() && self.waiting.is_empty() {
+                self.finish_close().await;
+                return;
+            }
+            let event = self.next_event(&mut rx).await;
+            match event {
+                Event::Completed(batch, result) => self.complete(batch, result).await,
+                Event::Commands(cmds) => {
+                    for cmd in cmds {
+                        self.accept(cmd).await;
+                    }
+                }
+                Event::Disconnected => self.closing = true,
+                Event::Committed(Ok(_)) => self.catch_up(self.log.committed()).await,
+                Event::Committed(Err(e)) => self.fail_fatal(e),
+            }
+            self.admit().await;
+        }
+    }
+
+    async fn next_event(&mut self, rx: &mut mpsc::Receiver<Command<S::Output>>) -> Event<S::Output> {
+        let follower = self.batches.is_empty()
+            && self.poison.is_none()
+            && !self.closing
+            && matches!(self.log.role(), Role::Follower { .. });
+        let applied = self.state.applied;
+        let log = &self.log;
+        tokio::select! {
+            biased;
+            Some((batch, result)) = self.batches.next(), if !self.batches.is_empty() => {
+                Event::Completed(batch, result)
+            }
+            cmd = rx.recv(), if !self.closing => match cmd {
+                None => Event::Disconnected,
+                Some(first) => {
+                    let mut cmds = vec![first];
+                    while let Ok(more) = rx.try_recv() {
+                        cmds.push(more);
+                    }
+                    Event::Commands(cmds)
+                }
+            },
+            r = log.wait_committed(applied), if follower => Event::Committed(r),
+        }
+    }
+
+    async fn accept(&mut self, cmd: Command<S::Output>) {
+        match cmd {
+            Command::Execute { op, durability, reply } => {
+                if let Some(p) = &self.poison {
+                    let _ = reply.send(Err(p.clone()));
+                    return;
+                }
+                if self.closing {
+                    let _ = reply.send(Err(Error::Closed));
+                    return;
+                }
+                let strongest = self.log.strongest_durability();
+                let service = self.service.read().await;
+                let durability = durability.or_else(|| service.durability(&op)).unwrap_or(strongest).min(strongest);
+                let mut resources = service.resources(&op).await;
+                drop(service);
+                if let (Some(c), Resources::Keys(keys)) = (op.client, &mut resources) {
+                    // Requests of one client run in order, so a retry waits for its original.
+                    keys.push(format!("\0client/{}", c.client));
+                }
+                self.waiting.push_back(Pending { op, resources, durability, reply });
+            }
+            Command::Snapshot { reply } => self.start_snapshot(Some(reply)).await,
+            Command::Close { reply } => {
+                self.closing = true;
+                self.close_reply = Some(reply);
+            }
+        }
+    }
+
+    /// Validates every waiting request that overlaps nothing in flight and appends them, one
+    /// batch per durability level.
+    async fn admit(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        if let Some(p) = self.poison.clone() {
+            for w in self.waiting.drain(..) {
+                let _ = w.reply.send(Err(p.clone()));
+            }
+            return;
+        }
+        if let Role::Follower { leader } = self.log.role() {
+            for w in self.waiting.drain(..) {
+                let _ = w.reply.send(Err(Error::NotLeader { leader: leader.clone() }));
+            }
+            return;
+        }
+        if self.batches.is_empty() && self.log.committed() > self.state.applied {
+            // Entries from elsewhere (a previous leader, an ambiguous append that landed) must be
+            // applied before validating anything new.
+            self.catch_up(self.log.committed()).await;
+            if self.poison.is_some() {
+                return Box::pin(self.admit()).await;
+            }
+        }
+        let ok = admissible(&self.in_flight, self.waiting.iter().map(|p| &p.resources));
+        let mut keep = VecDeque::new();
+        let mut groups: Vec<(Durability, Vec<Pending<S::Output>>)> = Vec::new();
+        let service = self.service.read().await;
+        for (pending, ok) in std::mem::take(&mut self.waiting).into_iter().zip(ok) {
+            if !ok {
+                keep.push_back(pending);
+                continue;
+            }
+            if let Some(c) = pending.op.client {
+                match self.state.clients.check(c) {
+                    Seen::New => {}
+                    Seen::Duplicate(last) => {
+                        let _ = pending.reply.send(decode_cached(last.version, &last.output));
+                        continue;
+                    }
+                    Seen::Stale { latest } => {
+                        let _ = pending.reply.send(Err(stale(c.client, c.seq, latest)));
+                        continue;
+                    }
+                }
+            }
+            if let Err(rejection) = service.validate(&pending.op).await {
+                let _ = pending.reply.send(Err(Error::Rejected(rejection)));
+                continue;
+            }
+            self.in_flight.acquire(&pending.resources);
+            match groups.iter_mut().find(|(d, ops)| *d == pending.durability && ops.len() < self.options.max_batch) {
+                Some((_, ops)) => ops.push(pending),
+                None => groups.push((pending.durability, vec![pending])),
+            }
+        }
+        drop(service);
+        self.waiting = keep;
+        for (durability, batch) in groups {
+            let ops = batch.iter().map(|p| p.op.clone()).collect();
+            let append = self.log.append(ops, durability);
+            self.batches.push_back(async move { (batch, append.await) }.boxed());
+        }
+    }
+
+    async fn complete(&mut self, batch: Vec<Pending<S::Output>>, result: Result<u64>) {
+        for p in &batch {
+            self.in_flight.release(&p.resources);
+        }
+        if let Some(p) = &self.poison {
+            for b in batch {
+                let _ = b.reply.send(Err(p.clone()));
+            }
+            return;
+        }
+        let first = match result {
+            Ok(first) => first,
+            Err(e) => {
+                for b in batch {
+                    let _ = b.reply.send(Err(e.clone()));
+                }
+                if e.is_fatal() {
+                    self.fail_fatal(e);
+                }
+                return;
+            }
+        };
+        if first > self.state.applied + 1 {
+            self.catch_up(first - 1).await;
+        }
+        if self.poison.is_none() && first != self.state.applied + 1 {
+            self.fail_fatal(Error::corrupt(
+                self.log.name(),
+                format!("append returned version {first} but the engine applied through {}", self.state.applied),
+            ));
+        }
+        let lock = self.service.clone();
+        let mut service = lock.write().await;
+        for (i, b) in batch.into_iter().enumerate() {
+            if let Some(p) = &self.poison {
+                let _ = b.reply.send(Err(p.clone()));
+                continue;
+            }
+            match self.state.apply(&mut *service, first + i as u64, &b.op).await {
+                Ok(answer) => {
+                    let _ = b.reply.send(answer);
+                }
+                Err(fatal) => {
+                    let _ = b.reply.send(Err(fatal.clone()));
+                    self.fail_fatal(fatal);
+                }
+            }
+        }
+        drop(service);
+        self.applied_tx.send_replace(self.state.applied);
+        self.maybe_snapshot().await;
+    }
+
+    /// Applies committed entries written by someone else, up to `target`.
+    async fn catch_up(&mut self, target: u64) {
+        while self.poison.is_none() && self.state.applied < target {
+            let entries = match self.log.read(self.state.applied + 1, REPLAY_CHUNK).await {
+                Ok(e) if e.is_empty() => return,
+                Ok(e) => e,
+                Err(e) => return self.fail_fatal(e),
+            };
+            let mut service = self.service.write().await;
+            for p in entries {
+                if let Err(fatal) = self.state.apply(&mut *service, p.version, &p.op).await {
+                    drop(service);
+                    return self.fail_fatal(fatal);
+                }
+            }
+            drop(service);
+            self.applied_tx.send_replace(self.state.applied);
+        }
+        self.maybe_snapshot().await;
+    }
+
+    fn fail_fatal(&mut self, error: Error) {
+        if self.poison.is_some() {
+            return;
+        }
+        tracing::error!(%error, backend = self.log.name(), "engine poisoned");
+        let poison = match error {
+            Error::Poisoned { .. } => error,
+            other => Error::Poisoned { cause: other.to_string() },
+        };
+        for w in self.waiting.drain(..) {
+            let _ = w.reply.send(Err(poison.clone()));
+        }
+        self.poison = Some(poison);
+    }
+
+    async fn maybe_snapshot(&mut self) {
+        let policy = self.options.snapshot;
+        let due = policy.every_ops.is_some_and(|n| self.state.ops_since_snapshot >= n)
+            || policy.every_bytes.is_some_and(|n| self.state.bytes_since_snapshot >= n);
+        let busy = self.snapshot_task.as_ref().is_some_and(|t| !t.is_finished());
+        if due && !busy && self.poison.is_none() {
+            self.start_snapshot(None).await;
+        }
+    }
+
+    /// Serializes the state now (writes wait for this part only) and saves it in the background.
+    async fn start_snapshot(&mut self, reply: Option<oneshot::Sender<Result<u64>>>) {
+        if let Some(p) = &self.poison {
+            if let Some(r) = reply {
+                let _ = r.send(Err(p.clone()));
+            }
+            return;
+        }
+        let version = self.state.applied;
+        let service_bytes = self.service.read().await.snapshot().await;
+        let data = match service_bytes {
+            Ok(bytes) => envelope::encode(version, &self.state.clients, &bytes),
+            Err(e) => {
+                tracing::warn!(version, error = %e, "service snapshot failed");
+                if let Some(r) = reply {
+                    let _ = r.send(Err(Error::Backend {
+                        backend: "service",
+                        context: format!("snapshot at version {version}"),
+                        source: Arc::new(e),
+                    }));
+                }
+                return;
+            }
+        };
+        self.state.ops_since_snapshot = 0;
+        self.state.bytes_since_snapshot = 0;
+        let log = self.log.clone();
+        let previous = self.snapshot_task.take();
+        self.snapshot_task = Some(tokio::spawn(async move {
+            if let Some(p) = previous {
+                let _ = p.await; // saves complete in version order
+            }
+            let bytes = data.len();
+            let result = async {
+                log.save_snapshot(Snapshot { version, data }).await?;
+                log.compact(version).await?;
+                Ok(version)
+            }
+            .await;
+            match &result {
+                Ok(_) => tracing::info!(version, bytes, "snapshot saved"),
+                Err(e) => tracing::warn!(version, error = %e, "snapshot not saved"),
+            }
+            if let Some(r) = reply {
+                let _ = r.send(result);
+            }
+        }));
+    }
+
+    async fn finish_close(&mut self) {
+        if let Some(t) = self.snapshot_task.take() {
+            let _ = t.await;
+        }
+        let result = self.log.close().await;
+        if let Some(r) = self.close_reply.take() {
+            let _ = r.send(result);
+        }
+    }
+}

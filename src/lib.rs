@@ -1,0 +1,15 @@
+//! rig keeps the data of a small stateful service safe: a versioned log, snapshots and (with a
+//! replicated backend) replication in front of your state machine.
+//!
+//! This facade re-exports [`rig_core`] and the backend crates chosen by feature.
+//!
+//! ```
+//! use rig::{MemLog, Operation};
+//! let op = Operation::new("incr", "a");
+//! let _log = MemLog::new();
+//! assert_eq!(op.method, "incr");
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+pub use rig_core::*;
