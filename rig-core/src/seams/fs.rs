@@ -18,6 +18,10 @@ pub trait FsFile: Send + Sync + Debug {
     fn sync_all(&self) -> io::Result<()>;
     /// The current length.
     fn len(&self) -> io::Result<u64>;
+    /// True when the file is empty.
+    fn is_empty(&self) -> io::Result<bool> {
+        Ok(self.len()? == 0)
+    }
     /// Truncates or extends (with a hole) to `len`.
     fn set_len(&self, len: u64) -> io::Result<()>;
 
