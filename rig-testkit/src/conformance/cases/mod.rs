@@ -1,0 +1,25 @@
+//! One `pub async fn` per property of the [`Log`](rig_core::Log) contract.
+//!
+//! Each takes a fresh [`LogFactory`](super::LogFactory) by value, returns
+//! [`Outcome::Passed`](super::Outcome::Passed) or
+//! [`Outcome::NotApplicable`](super::Outcome::NotApplicable), and panics with the backend name
+//! and the broken property otherwise. Call them through [`run`](super::run) or
+//! [`conformance_tests!`](crate::conformance_tests).
+
+mod basic;
+mod concurrency;
+mod restart;
+mod snapshot;
+
+pub use basic::{
+    append_order_follows_calls, append_read_round_trip, empty_log_bounds, read_bounds,
+    versions_are_gap_free,
+};
+pub use concurrency::{concurrent_appenders, readers_see_prefixes, tailing_wakes_up};
+pub use restart::{
+    clean_reopen_keeps_everything, closed_log_errors, crash_reopen_keeps_acknowledged,
+    wipe_reopen_is_empty,
+};
+pub use snapshot::{
+    compaction_below_snapshot, read_below_first_version_errors, snapshot_save_load,
+};

@@ -1,0 +1,68 @@
+//! rig's shared test kit: the [`Log`](rig_core::Log) conformance suite, history checkers and
+//! deterministic fault-injection seams that every backend uses (DESIGN §6-7).
+//!
+//! # Writing a backend
+//!
+//! A backend is a type implementing [`rig_core::Log`]. Its contract lives in the `# Contract`
+//! sections of that trait; this crate is how you prove you meet it.
+//!
+//! 1. **Do all I/O through the seams** ([`rig_core::seams`]): `Fs` for files, `Transport` for the
+//!    network, `Clock` for time, `Rand` for randomness. Production code passes `StdFs`,
+//!    `TokioClock`, ...; tests pass the simulated ones from this crate, so a failing run replays
+//!    from its seed.
+//! 2. **Write a [`conformance::LogFactory`]** in your crate's tests. It owns the log's storage
+//!    (a temporary directory, a simulated disk), creates a fresh log, and reopens one after a
+//!    clean close, a crash or a wipe. Declare what you support in
+//!    [`conformance::Capabilities`]; a case needing a capability you lack still appears as a
+//!    test and prints `n/a: needs capability X`, so nothing is skipped silently.
+//! 3. **Run the suite from one macro line**: [`conformance_tests!`] expands to one `#[test]` per
+//!    case, so one failure does not hide the rest. Each case is also a `pub async fn` in
+//!    [`conformance::cases`] if you want to call it from your own harness.
+//!
+//! ```
+//! use rig_core::{Log, MemLog, Result};
+//! use rig_testkit::conformance::{self, Capabilities, Capability, LogFactory, Outcome, Restart};
+//!
+//! /// The factory for "my" log. Here the log is rig-core's MemLog; a file log would keep a
+//! /// directory (or a simulated file system) here and open the log over it.
+//! #[derive(Default)]
+//! struct MyFactory;
+//!
+//! #[rig_core::async_trait]
+//! impl LogFactory for MyFactory {
+//!     type Log = MemLog;
+//!     fn capabilities(&self) -> Capabilities {
+//!         // MemLog keeps everything in memory, which is its "disk": a crash loses nothing.
+//!         Capabilities::none().with(Capability::CrashReopen)
+//!     }
+//!     async fn create(&self) -> Result<MemLog> {
+//!         Ok(MemLog::new())
+//!     }
+//!     async fn reopen(&self, log: MemLog, after: Restart) -> Result<MemLog> {
+//!         assert_ne!(after, Restart::Wipe, "not declared, so the suite never asks");
+//!         Ok(log.reopen())
+//!     }
+//! }
+//!
+//! // In `tests/log_conformance.rs`, this one line is the whole suite:
+//! //     rig_testkit::conformance_tests!(MyFactory::default());
+//! // Here, run two cases by hand:
+//! let passed = conformance::run("crash_reopen_keeps_acknowledged", MyFactory,
+//!     conformance::cases::crash_reopen_keeps_acknowledged);
+//! assert_eq!(passed, Outcome::Passed);
+//! let na = conformance::run("wipe_reopen_is_empty", MyFactory,
+//!     conformance::cases::wipe_reopen_is_empty);
+//! assert_eq!(na, Outcome::NotApplicable(Capability::Wipe));
+//! ```
+//!
+//! # Crate map
+//! - [`conformance`]: the suite, its factory trait, capabilities and macro.
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+pub mod conformance;
