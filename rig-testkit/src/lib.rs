@@ -57,6 +57,8 @@
 //!
 //! # Crate map
 //! - [`conformance`]: the suite, its factory trait, capabilities and macro.
+//! - [`history`]: invoke/complete records with logical time; [`check`]: the log checker and the
+//!   linearizability checker for key-value histories.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -65,4 +67,6 @@
     unreachable_pub
 )]
 
+pub mod check;
 pub mod conformance;
+pub mod history;

@@ -1,0 +1,3 @@
+//! History checkers: [`log`] for logs.
+
+pub mod log;
