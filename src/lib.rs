@@ -13,3 +13,7 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
 pub use rig_core::*;
+
+/// The embedded default log: segment files with group commit (feature `file`).
+#[cfg(feature = "file")]
+pub use rig_log_file as file;
