@@ -1,3 +1,4 @@
-//! History checkers: [`log`] for logs.
+//! History checkers: [`log`] for logs, [`linear`] for key-value linearizability.
 
+pub mod linear;
 pub mod log;
