@@ -80,7 +80,9 @@ pub enum CodecError {
 /// assert_eq!(rig_core::codec::payload_len(&p), buf.len());
 /// ```
 pub fn payload_len(p: &LogPayload) -> usize {
-    let client = p.op.client.map_or(0, |c| varint_len(c.client) + varint_len(c.seq));
+    let client =
+        p.op.client
+            .map_or(0, |c| varint_len(c.client) + varint_len(c.seq));
     1 + varint_len(p.version)
         + 1
         + client
@@ -135,7 +137,10 @@ pub fn decode_payload(buf: &[u8]) -> Result<LogPayload, CodecError> {
         return Err(CodecError::Invalid("flags"));
     }
     let client = if flags & 1 == 1 {
-        Some(ClientSeq { client: r.varint("client")?, seq: r.varint("seq")? })
+        Some(ClientSeq {
+            client: r.varint("client")?,
+            seq: r.varint("seq")?,
+        })
     } else {
         None
     };
@@ -148,7 +153,14 @@ pub fn decode_payload(buf: &[u8]) -> Result<LogPayload, CodecError> {
     if r.pos != buf.len() {
         return Err(CodecError::Trailing(buf.len() - r.pos));
     }
-    Ok(LogPayload { version, op: Operation { method, data, client } })
+    Ok(LogPayload {
+        version,
+        op: Operation {
+            method,
+            data,
+            client,
+        },
+    })
 }
 
 /// The checksum of a record frame: covers the salt, the length field and the body.
@@ -191,12 +203,20 @@ pub enum RecordRead {
 /// Reads one record frame from the front of `buf`, verifying it against `salt`.
 pub fn decode_record(buf: &[u8], salt: u64) -> RecordRead {
     if buf.len() < RECORD_HEADER_LEN {
-        return if buf.iter().all(|b| *b == 0) { RecordRead::Empty } else { RecordRead::Incomplete };
+        return if buf.iter().all(|b| *b == 0) {
+            RecordRead::Empty
+        } else {
+            RecordRead::Incomplete
+        };
     }
     let body_len = u32::from_le_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
     let stored = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
     if body_len == 0 {
-        return if stored == 0 { RecordRead::Empty } else { RecordRead::Corrupt(CodecError::Invalid("zero length")) };
+        return if stored == 0 {
+            RecordRead::Empty
+        } else {
+            RecordRead::Corrupt(CodecError::Invalid("zero length"))
+        };
     }
     if body_len > MAX_RECORD_BODY {
         return RecordRead::Corrupt(CodecError::Invalid("record length"));
@@ -209,7 +229,10 @@ pub fn decode_record(buf: &[u8], salt: u64) -> RecordRead {
         return RecordRead::Corrupt(CodecError::Checksum { stored, computed });
     }
     match decode_payload(body) {
-        Ok(payload) => RecordRead::Record { payload, len: RECORD_HEADER_LEN + body_len },
+        Ok(payload) => RecordRead::Record {
+            payload,
+            len: RECORD_HEADER_LEN + body_len,
+        },
         Err(e) => RecordRead::Corrupt(e),
     }
 }
@@ -270,12 +293,16 @@ impl<'a> Reader<'a> {
 
     /// Reads a little-endian u32.
     pub fn u32_le(&mut self, what: &'static str) -> Result<u32, CodecError> {
-        Ok(u32::from_le_bytes(self.take(4, what)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4, what)?.try_into().expect("4 bytes"),
+        ))
     }
 
     /// Reads a little-endian u64.
     pub fn u64_le(&mut self, what: &'static str) -> Result<u64, CodecError> {
-        Ok(u64::from_le_bytes(self.take(8, what)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8, what)?.try_into().expect("8 bytes"),
+        ))
     }
 
     /// Reads a LEB128 varint of at most 10 bytes.
@@ -309,7 +336,10 @@ impl<'a> Reader<'a> {
     /// Takes the next `n` bytes.
     pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], CodecError> {
         let end = self.pos.checked_add(n).ok_or(CodecError::Truncated(what))?;
-        let s = self.buf.get(self.pos..end).ok_or(CodecError::Truncated(what))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(CodecError::Truncated(what))?;
         self.pos = end;
         Ok(s)
     }
@@ -373,7 +403,10 @@ mod tests {
 
     #[test]
     fn torn_record_is_incomplete() {
-        let p = LogPayload { version: 3, op: Operation::new("m", vec![1u8; 50]) };
+        let p = LogPayload {
+            version: 3,
+            op: Operation::new("m", vec![1u8; 50]),
+        };
         let mut buf = BytesMut::new();
         encode_record(&p, 0, &mut buf);
         for cut in 1..buf.len() {

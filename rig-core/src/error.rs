@@ -20,7 +20,10 @@ impl Rejection {
     /// assert_eq!(r.to_string(), "duplicate_id: user 7 already exists");
     /// ```
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into() }
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -121,12 +124,19 @@ pub enum Error {
 impl Error {
     /// Builds an [`Error::Io`].
     pub fn io(backend: &'static str, context: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { backend, context: context.into(), source: Arc::new(source) }
+        Self::Io {
+            backend,
+            context: context.into(),
+            source: Arc::new(source),
+        }
     }
 
     /// Builds an [`Error::Corrupt`].
     pub fn corrupt(location: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self::Corrupt { location: location.into(), reason: reason.into() }
+        Self::Corrupt {
+            location: location.into(),
+            reason: reason.into(),
+        }
     }
 
     /// True when the error stops the instance: after it, every call fails until a restart.

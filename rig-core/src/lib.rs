@@ -63,7 +63,12 @@
 //! - [`seams`]: the I/O traits backends use so they can run in rig-testkit's simulation.
 //! - [`sync`]: small concurrency primitives for backends (group commit watermarks).
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
 pub mod codec;
 mod engine;

@@ -48,7 +48,10 @@ pub struct Snapshot {
 
 impl fmt::Debug for Snapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Snapshot").field("version", &self.version).field("bytes", &self.data.len()).finish()
+        f.debug_struct("Snapshot")
+            .field("version", &self.version)
+            .field("bytes", &self.data.len())
+            .finish()
     }
 }
 

@@ -65,7 +65,10 @@ impl Default for MemLog {
 impl MemLog {
     /// An empty log.
     pub fn new() -> Self {
-        let stored = Stored { first: 1, ..Stored::default() };
+        let stored = Stored {
+            first: 1,
+            ..Stored::default()
+        };
         Self {
             shared: Arc::new(Shared {
                 stored: Mutex::new(stored),
@@ -80,13 +83,20 @@ impl MemLog {
     /// A new handle on the same entries, as a process would see them after a restart: not closed,
     /// same role as this one.
     pub fn reopen(&self) -> Self {
-        Self { closed: Arc::new(AtomicBool::new(false)), ..self.clone() }
+        Self {
+            closed: Arc::new(AtomicBool::new(false)),
+            ..self.clone()
+        }
     }
 
     /// A handle on the same entries that reports [`Role::Follower`] with `leader` as the hint, and
     /// refuses appends with `NotLeader`.
     pub fn follower_view(&self, leader: Option<String>) -> Self {
-        Self { closed: Arc::new(AtomicBool::new(false)), follower_of: Some(leader), ..self.clone() }
+        Self {
+            closed: Arc::new(AtomicBool::new(false)),
+            follower_of: Some(leader),
+            ..self.clone()
+        }
     }
 
     /// Makes the next append fail with `error`. With `written = true` the batch is stored first
@@ -119,7 +129,9 @@ impl MemLog {
     fn try_append(&self, ops: Vec<Operation>) -> Result<u64> {
         self.check_open()?;
         if let Some(leader) = &self.follower_of {
-            return Err(Error::NotLeader { leader: leader.clone() });
+            return Err(Error::NotLeader {
+                leader: leader.clone(),
+            });
         }
         let mut s = self.stored();
         let fail = s.fail_next.take();
@@ -129,7 +141,11 @@ impl MemLog {
         let first = s.first + s.entries.len() as u64;
         s.batch_sizes.push(ops.len());
         let n = ops.len() as u64;
-        s.entries.extend(ops.into_iter().zip(first..).map(|(op, version)| LogPayload { version, op }));
+        s.entries.extend(
+            ops.into_iter()
+                .zip(first..)
+                .map(|(op, version)| LogPayload { version, op }),
+        );
         drop(s);
         self.shared.committed.advance(first + n - 1);
         match fail {
@@ -151,7 +167,8 @@ impl Log for MemLog {
 
     fn append(&self, ops: Vec<Operation>, _durability: Durability) -> AppendFuture {
         if ops.is_empty() {
-            return futures_util::future::ready(Err(Error::InvalidArgument("empty batch".into()))).boxed();
+            return futures_util::future::ready(Err(Error::InvalidArgument("empty batch".into())))
+                .boxed();
         }
         let result = self.try_append(ops);
         let mut gate = self.shared.gate.subscribe();
@@ -192,7 +209,10 @@ impl Log for MemLog {
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<()> {
         self.check_open()?;
         let mut s = self.stored();
-        if s.snapshot.as_ref().is_none_or(|old| old.version <= snapshot.version) {
+        if s.snapshot
+            .as_ref()
+            .is_none_or(|old| old.version <= snapshot.version)
+        {
             s.snapshot = Some(snapshot);
         }
         Ok(())
@@ -222,7 +242,9 @@ impl Log for MemLog {
 
     fn role(&self) -> Role {
         match &self.follower_of {
-            Some(leader) => Role::Follower { leader: leader.clone() },
+            Some(leader) => Role::Follower {
+                leader: leader.clone(),
+            },
             None => Role::Leader,
         }
     }

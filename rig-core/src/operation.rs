@@ -49,7 +49,11 @@ impl Operation {
     /// assert_eq!(&op.data[..], b"counter-a");
     /// ```
     pub fn new(method: impl Into<String>, data: impl Into<Bytes>) -> Self {
-        Self { method: method.into(), data: data.into(), client: None }
+        Self {
+            method: method.into(),
+            data: data.into(),
+            client: None,
+        }
     }
 
     /// Builds an operation whose data is `value` encoded as JSON.
@@ -58,7 +62,10 @@ impl Operation {
     /// let op = rig_core::Operation::json("set", &("k", 1)).unwrap();
     /// assert_eq!(&op.data[..], br#"["k",1]"#);
     /// ```
-    pub fn json<T: Serialize + ?Sized>(method: impl Into<String>, value: &T) -> crate::Result<Self> {
+    pub fn json<T: Serialize + ?Sized>(
+        method: impl Into<String>,
+        value: &T,
+    ) -> crate::Result<Self> {
         let data = serde_json::to_vec(value)
             .map_err(|e| Error::InvalidArgument(format!("cannot encode operation data: {e}")))?;
         Ok(Self::new(method, data))
@@ -84,7 +91,10 @@ impl Operation {
     /// ```
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, Rejection> {
         serde_json::from_slice(&self.data).map_err(|e| {
-            Rejection::new("malformed", format!("bad data for method {}: {e}", self.method))
+            Rejection::new(
+                "malformed",
+                format!("bad data for method {}: {e}", self.method),
+            )
         })
     }
 }

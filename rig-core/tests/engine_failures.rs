@@ -10,11 +10,21 @@ async fn apply_failure_poisons_the_engine() {
     let log = MemLog::new();
     let rig = Rig::open(Kv::default(), log.clone()).await.unwrap();
     rig.execute(set("a", "1")).await.unwrap();
-    let err = rig.execute(Operation::new("explode", "")).await.unwrap_err();
+    let err = rig
+        .execute(Operation::new("explode", ""))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::Poisoned { .. }), "{err}");
     let later = rig.execute(set("b", "1")).await.unwrap_err();
-    assert!(matches!(later, Error::Poisoned { ref cause } if cause.contains("boom")), "{later}");
-    assert_eq!(log.committed(), 2, "the exploding op was logged, nothing after it");
+    assert!(
+        matches!(later, Error::Poisoned { ref cause } if cause.contains("boom")),
+        "{later}"
+    );
+    assert_eq!(
+        log.committed(),
+        2,
+        "the exploding op was logged, nothing after it"
+    );
 }
 
 #[tokio::test]
@@ -32,7 +42,9 @@ async fn a_fatal_log_error_poisons_the_engine() {
 #[tokio::test]
 async fn not_leader_passes_through_with_the_leader_hint() {
     let log = MemLog::new();
-    let rig = Rig::open(Kv::default(), log.follower_view(Some("node-1:4501".into()))).await.unwrap();
+    let rig = Rig::open(Kv::default(), log.follower_view(Some("node-1:4501".into())))
+        .await
+        .unwrap();
     let err = rig.execute(set("a", "1")).await.unwrap_err();
     match err {
         Error::NotLeader { leader } => assert_eq!(leader.as_deref(), Some("node-1:4501")),
@@ -45,9 +57,14 @@ async fn not_leader_passes_through_with_the_leader_hint() {
 async fn a_follower_applies_committed_entries_as_they_arrive() {
     let log = MemLog::new();
     let leader = Rig::open(Kv::default(), log.clone()).await.unwrap();
-    let follower = Rig::open(Kv::default(), log.follower_view(None)).await.unwrap();
+    let follower = Rig::open(Kv::default(), log.follower_view(None))
+        .await
+        .unwrap();
     for i in 0..50 {
-        leader.execute(set(&format!("k{}", i % 7), &i.to_string())).await.unwrap();
+        leader
+            .execute(set(&format!("k{}", i % 7), &i.to_string()))
+            .await
+            .unwrap();
     }
     let v = follower.read_barrier().await.unwrap();
     assert_eq!(v, 50);
@@ -60,34 +77,62 @@ async fn snapshot_compacts_and_a_restart_restores_it() {
     let log = MemLog::new();
     let rig = Rig::open(Kv::default(), log.clone()).await.unwrap();
     for i in 0..20 {
-        rig.execute(set(&format!("k{i}"), "x").with_client(1, i + 1)).await.unwrap();
+        rig.execute(set(&format!("k{i}"), "x").with_client(1, i + 1))
+            .await
+            .unwrap();
     }
     assert_eq!(rig.snapshot_now().await.unwrap(), 20);
-    assert_eq!(log.first_version(), 21, "entries at or below the snapshot were dropped");
+    assert_eq!(
+        log.first_version(),
+        21,
+        "entries at or below the snapshot were dropped"
+    );
     rig.execute(set("after", "y")).await.unwrap();
     rig.close().await.unwrap();
-    assert!(matches!(rig.execute(set("z", "1")).await, Err(Error::Closed)));
+    assert!(matches!(
+        rig.execute(set("z", "1")).await,
+        Err(Error::Closed)
+    ));
 
     let reopened = Rig::open(Kv::default(), log.reopen()).await.unwrap();
     let state = reopened.state().await.clone();
     assert_eq!(state.map.len(), 21);
-    assert_eq!(state.applies, 1, "only the entry after the snapshot was replayed");
+    assert_eq!(
+        state.applies, 1,
+        "only the entry after the snapshot was replayed"
+    );
     // The client table survived in the snapshot: a retry still gets its original answer.
-    let retry = reopened.execute(set("k19", "x").with_client(1, 20)).await.unwrap();
+    let retry = reopened
+        .execute(set("k19", "x").with_client(1, 20))
+        .await
+        .unwrap();
     assert_eq!(retry.version, 20);
 }
 
 #[tokio::test]
 async fn the_snapshot_policy_triggers_on_its_own() {
     let log = MemLog::new();
-    let options = Options { snapshot: SnapshotPolicy { every_ops: Some(10), every_bytes: None }, ..Default::default() };
-    let rig = Rig::open_with(Kv::default(), log.clone(), options).await.unwrap();
+    let options = Options {
+        snapshot: SnapshotPolicy {
+            every_ops: Some(10),
+            every_bytes: None,
+        },
+        ..Default::default()
+    };
+    let rig = Rig::open_with(Kv::default(), log.clone(), options)
+        .await
+        .unwrap();
     for i in 0..25 {
         rig.execute(set("k", &i.to_string())).await.unwrap();
     }
     until(|| log.first_version() > 20).await;
     rig.close().await.unwrap();
-    let snap = log.reopen().load_snapshot().await.unwrap().expect("a snapshot was saved");
+    let snap = log
+        .reopen()
+        .load_snapshot()
+        .await
+        .unwrap()
+        .expect("a snapshot was saved");
     assert!(snap.version >= 20);
 }
 

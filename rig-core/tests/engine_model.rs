@@ -33,8 +33,16 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 async fn open(log: &MemLog, every: u64) -> Rig<Kv, MemLog> {
-    let options = Options { snapshot: SnapshotPolicy { every_ops: Some(every), every_bytes: None }, ..Default::default() };
-    Rig::open_with(Kv::default(), log.reopen(), options).await.unwrap()
+    let options = Options {
+        snapshot: SnapshotPolicy {
+            every_ops: Some(every),
+            every_bytes: None,
+        },
+        ..Default::default()
+    };
+    Rig::open_with(Kv::default(), log.reopen(), options)
+        .await
+        .unwrap()
 }
 
 async fn run(steps: Vec<Step>, every: u64) {
@@ -62,7 +70,11 @@ async fn run(steps: Vec<Step>, every: u64) {
                 for t in tasks {
                     let (k, v, res) = t.await.unwrap();
                     let done = res.expect("MemLog never fails an append here");
-                    assert!(acked.insert(done.version, (k, v)).is_none(), "version {} acked twice", done.version);
+                    assert!(
+                        acked.insert(done.version, (k, v)).is_none(),
+                        "version {} acked twice",
+                        done.version
+                    );
                 }
             }
             Step::Snapshot => {
@@ -79,7 +91,11 @@ async fn run(steps: Vec<Step>, every: u64) {
             Step::Retry => {
                 if let Some((c, s, k, v)) = &last_client {
                     let done = rig.execute(set(k, v).with_client(*c, *s)).await.unwrap();
-                    assert_eq!(acked.get(&done.version), Some(&(k.clone(), v.clone())), "retry returned another op");
+                    assert_eq!(
+                        acked.get(&done.version),
+                        Some(&(k.clone(), v.clone())),
+                        "retry returned another op"
+                    );
                 }
             }
         }
@@ -90,10 +106,17 @@ async fn run(steps: Vec<Step>, every: u64) {
         }
         let state = rig.state().await;
         assert_eq!(state.map, model);
-        assert_eq!(rig.applied_version(), acked.keys().next_back().copied().unwrap_or(0));
+        assert_eq!(
+            rig.applied_version(),
+            acked.keys().next_back().copied().unwrap_or(0)
+        );
     }
     let versions: Vec<u64> = acked.keys().copied().collect();
-    assert_eq!(versions, (1..=versions.len() as u64).collect::<Vec<_>>(), "acknowledged versions are gap-free");
+    assert_eq!(
+        versions,
+        (1..=versions.len() as u64).collect::<Vec<_>>(),
+        "acknowledged versions are gap-free"
+    );
 }
 
 proptest! {

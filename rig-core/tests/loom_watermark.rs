@@ -31,10 +31,16 @@ fn poison_fails_waiters_that_were_not_reached() {
         let w2 = w.clone();
         let syncer = thread::spawn(move || {
             w2.advance(1);
-            w2.poison(Error::Poisoned { cause: "fsync failed".into() });
+            w2.poison(Error::Poisoned {
+                cause: "fsync failed".into(),
+            });
         });
         let reached = block_on(w.wait_for(1));
-        assert_eq!(reached.unwrap(), 1, "version 1 was durable before the poison");
+        assert_eq!(
+            reached.unwrap(),
+            1,
+            "version 1 was durable before the poison"
+        );
         let failed = block_on(w.wait_for(2));
         assert!(failed.is_err(), "version 2 was never durable");
         syncer.join().unwrap();

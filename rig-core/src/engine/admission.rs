@@ -68,7 +68,9 @@ pub(crate) fn admissible<'a>(
     let mut chosen = InFlight::default();
     waiting
         .map(|r| {
-            let ok = !in_flight.conflicts(r) && !chosen.conflicts(r) && !blocked.iter().any(|b| b.overlaps(r));
+            let ok = !in_flight.conflicts(r)
+                && !chosen.conflicts(r)
+                && !blocked.iter().any(|b| b.overlaps(r));
             if ok {
                 chosen.acquire(r);
             } else {
@@ -90,7 +92,13 @@ mod tests {
 
     #[test]
     fn disjoint_run_together_overlapping_wait() {
-        let w = [keys(&["a"]), keys(&["b"]), keys(&["a", "c"]), keys(&["c"]), keys(&["d"])];
+        let w = [
+            keys(&["a"]),
+            keys(&["b"]),
+            keys(&["a", "c"]),
+            keys(&["c"]),
+            keys(&["d"]),
+        ];
         let got = admissible(&InFlight::default(), w.iter());
         // "a,c" overlaps "a" (chosen); "c" overlaps the blocked "a,c" so keeps FIFO order.
         assert_eq!(got, vec![true, true, false, false, true]);
@@ -100,10 +108,16 @@ mod tests {
     fn all_runs_alone() {
         let mut f = InFlight::default();
         f.acquire(&keys(&["x"]));
-        assert_eq!(admissible(&f, [Resources::All, keys(&["y"])].iter()), vec![false, false]);
+        assert_eq!(
+            admissible(&f, [Resources::All, keys(&["y"])].iter()),
+            vec![false, false]
+        );
         f.release(&keys(&["x"]));
         assert!(f.is_empty());
-        assert_eq!(admissible(&f, [Resources::All, keys(&["y"])].iter()), vec![true, false]);
+        assert_eq!(
+            admissible(&f, [Resources::All, keys(&["y"])].iter()),
+            vec![true, false]
+        );
     }
 
     proptest! {

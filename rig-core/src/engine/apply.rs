@@ -29,7 +29,10 @@ impl ApplyState {
         if version != self.applied + 1 {
             return Err(Error::corrupt(
                 format!("version {version}"),
-                format!("out of order apply: the last applied version is {}", self.applied),
+                format!(
+                    "out of order apply: the last applied version is {}",
+                    self.applied
+                ),
             ));
         }
         self.applied = version;
@@ -42,12 +45,20 @@ impl ApplyState {
                 Seen::Stale { latest } => return Ok(Err(stale(c.client, c.seq, latest))),
             }
         }
-        let output = service.apply(version, op).await.map_err(|e| Error::Poisoned {
-            cause: format!("service apply failed at version {version} ({}): {e}", op.method),
-        })?;
+        let output = service
+            .apply(version, op)
+            .await
+            .map_err(|e| Error::Poisoned {
+                cause: format!(
+                    "service apply failed at version {version} ({}): {e}",
+                    op.method
+                ),
+            })?;
         if let Some(c) = op.client {
             let encoded = serde_json::to_vec(&output).map_err(|e| Error::Poisoned {
-                cause: format!("cannot encode the output of version {version} for the client table: {e}"),
+                cause: format!(
+                    "cannot encode the output of version {version} for the client table: {e}"
+                ),
             })?;
             self.clients.record(c, version, encoded.into());
         }
@@ -56,16 +67,26 @@ impl ApplyState {
 }
 
 /// The stored result of an already applied request.
-pub(crate) fn decode_cached<O: serde::de::DeserializeOwned>(version: u64, output: &[u8]) -> Result<Executed<O>> {
+pub(crate) fn decode_cached<O: serde::de::DeserializeOwned>(
+    version: u64,
+    output: &[u8],
+) -> Result<Executed<O>> {
     serde_json::from_slice(output)
         .map(|output| Executed { version, output })
-        .map_err(|e| Error::corrupt(format!("client table entry of version {version}"), e.to_string()))
+        .map_err(|e| {
+            Error::corrupt(
+                format!("client table entry of version {version}"),
+                e.to_string(),
+            )
+        })
 }
 
 /// The rejection for a request older than its client's latest.
 pub(crate) fn stale(client: u64, seq: u64, latest: u64) -> Error {
     Error::Rejected(Rejection::new(
         "stale_sequence",
-        format!("client {client} sequence {seq} is older than its latest applied sequence {latest}"),
+        format!(
+            "client {client} sequence {seq} is older than its latest applied sequence {latest}"
+        ),
     ))
 }

@@ -42,6 +42,13 @@ impl ClientTable {
     }
 
     pub(crate) fn record(&mut self, c: ClientSeq, version: u64, output: Bytes) {
-        self.last.insert(c.client, LastResult { seq: c.seq, version, output });
+        self.last.insert(
+            c.client,
+            LastResult {
+                seq: c.seq,
+                version,
+                output,
+            },
+        );
     }
 }

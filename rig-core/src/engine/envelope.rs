@@ -69,7 +69,14 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Envelope, CodecError> {
         let len = r.len("client output", usize::MAX)?;
         let start = r.position();
         r.take(len, "client output")?;
-        clients.last.insert(id, LastResult { seq, version: v, output: bytes.slice(start..start + len) });
+        clients.last.insert(
+            id,
+            LastResult {
+                seq,
+                version: v,
+                output: bytes.slice(start..start + len),
+            },
+        );
     }
     let len = r.len("service snapshot", usize::MAX)?;
     let start = r.position();
@@ -77,7 +84,11 @@ pub(crate) fn decode(bytes: &Bytes) -> Result<Envelope, CodecError> {
     if !r.is_empty() {
         return Err(CodecError::Trailing(split - r.position()));
     }
-    Ok(Envelope { version, clients, service: bytes.slice(start..start + len) })
+    Ok(Envelope {
+        version,
+        clients,
+        service: bytes.slice(start..start + len),
+    })
 }
 
 #[cfg(test)]

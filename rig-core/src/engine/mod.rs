@@ -33,7 +33,10 @@ pub struct SnapshotPolicy {
 
 impl Default for SnapshotPolicy {
     fn default() -> Self {
-        Self { every_ops: Some(100_000), every_bytes: Some(64 << 20) }
+        Self {
+            every_ops: Some(100_000),
+            every_bytes: Some(64 << 20),
+        }
     }
 }
 
@@ -55,7 +58,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { snapshot: SnapshotPolicy::default(), max_batch: 1024, queue_depth: 4096 }
+        Self {
+            snapshot: SnapshotPolicy::default(),
+            max_batch: 1024,
+            queue_depth: 4096,
+        }
     }
 }
 
@@ -77,9 +84,17 @@ pub struct Status {
 type Reply<O> = oneshot::Sender<Result<Executed<O>>>;
 
 enum Command<O> {
-    Execute { op: Operation, durability: Option<Durability>, reply: Reply<O> },
-    Snapshot { reply: oneshot::Sender<Result<u64>> },
-    Close { reply: oneshot::Sender<Result<()>> },
+    Execute {
+        op: Operation,
+        durability: Option<Durability>,
+        reply: Reply<O>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Result<u64>>,
+    },
+    Close {
+        reply: oneshot::Sender<Result<()>>,
+    },
 }
 
 /// The engine: puts a [`Log`] in front of a [`Service`].
@@ -108,13 +123,18 @@ struct Shared<S: Service, L: Log> {
 
 impl<S: Service, L: Log> Clone for Rig<S, L> {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
+        Self {
+            shared: self.shared.clone(),
+        }
     }
 }
 
 impl<S: Service, L: Log> std::fmt::Debug for Rig<S, L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rig").field("backend", &self.shared.log.name()).field("applied", &*self.shared.applied.borrow()).finish()
+        f.debug_struct("Rig")
+            .field("backend", &self.shared.log.name())
+            .field("applied", &*self.shared.applied.borrow())
+            .finish()
     }
 }
 
@@ -134,9 +154,17 @@ impl<S: Service, L: Log> Rig<S, L> {
         let service = Arc::new(RwLock::new(service));
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let (applied_tx, applied_rx) = watch::channel(recovered.applied);
-        let seq = sequencer::Sequencer::new(service.clone(), log.clone(), options, recovered, applied_tx);
+        let seq =
+            sequencer::Sequencer::new(service.clone(), log.clone(), options, recovered, applied_tx);
         tokio::spawn(seq.run(rx));
-        Ok(Self { shared: Arc::new(Shared { service, log, commands: tx, applied: applied_rx }) })
+        Ok(Self {
+            shared: Arc::new(Shared {
+                service,
+                log,
+                commands: tx,
+                applied: applied_rx,
+            }),
+        })
     }
 
     /// Executes `op` at the durability the service asks for, or the log's strongest.
@@ -146,18 +174,35 @@ impl<S: Service, L: Log> Rig<S, L> {
 
     /// Executes `op`, acknowledging once it is durable at `durability` (clamped to the log's
     /// strongest level).
-    pub async fn execute_with(&self, op: Operation, durability: Durability) -> Result<Executed<S::Output>> {
+    pub async fn execute_with(
+        &self,
+        op: Operation,
+        durability: Durability,
+    ) -> Result<Executed<S::Output>> {
         self.submit(op, Some(durability)).await
     }
 
-    async fn submit(&self, op: Operation, durability: Option<Durability>) -> Result<Executed<S::Output>> {
+    async fn submit(
+        &self,
+        op: Operation,
+        durability: Option<Durability>,
+    ) -> Result<Executed<S::Output>> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Execute { op, durability, reply }).await?;
+        self.send(Command::Execute {
+            op,
+            durability,
+            reply,
+        })
+        .await?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
     async fn send(&self, cmd: Command<S::Output>) -> Result<()> {
-        self.shared.commands.send(cmd).await.map_err(|_| Error::Closed)
+        self.shared
+            .commands
+            .send(cmd)
+            .await
+            .map_err(|_| Error::Closed)
     }
 
     /// Read access to the service's current (applied) state. On a follower it may be stale; call
@@ -171,7 +216,10 @@ impl<S: Service, L: Log> Rig<S, L> {
     pub async fn read_barrier(&self) -> Result<u64> {
         let target = self.shared.log.read_barrier().await?;
         let mut applied = self.shared.applied.clone();
-        applied.wait_for(|v| *v >= target).await.map_err(|_| Error::Closed)?;
+        applied
+            .wait_for(|v| *v >= target)
+            .await
+            .map_err(|_| Error::Closed)?;
         Ok(target)
     }
 

@@ -9,20 +9,37 @@ use crate::{Error, Log, Result, Service};
 /// Entries read per request while replaying.
 pub(crate) const REPLAY_CHUNK: usize = 4096;
 
-pub(crate) async fn recover<S: Service, L: Log + ?Sized>(service: &mut S, log: &L) -> Result<ApplyState> {
+pub(crate) async fn recover<S: Service, L: Log + ?Sized>(
+    service: &mut S,
+    log: &L,
+) -> Result<ApplyState> {
     let started = Instant::now();
-    let mut state = ApplyState { applied: service.version().await, ..ApplyState::default() };
+    let mut state = ApplyState {
+        applied: service.version().await,
+        ..ApplyState::default()
+    };
     if let Some(snap) = log.load_snapshot().await? {
         let location = format!("{} snapshot at version {}", log.name(), snap.version);
-        let env = envelope::decode(&snap.data).map_err(|e| Error::corrupt(&location, e.to_string()))?;
+        let env =
+            envelope::decode(&snap.data).map_err(|e| Error::corrupt(&location, e.to_string()))?;
         if env.version != snap.version {
-            return Err(Error::corrupt(location, format!("envelope says version {}", env.version)));
+            return Err(Error::corrupt(
+                location,
+                format!("envelope says version {}", env.version),
+            ));
         }
         if env.version > state.applied {
-            tracing::info!(version = env.version, bytes = snap.data.len(), "restoring snapshot");
-            service.restore(env.version, env.service).await.map_err(|e| Error::Poisoned {
-                cause: format!("service restore of {location} failed: {e}"),
-            })?;
+            tracing::info!(
+                version = env.version,
+                bytes = snap.data.len(),
+                "restoring snapshot"
+            );
+            service
+                .restore(env.version, env.service)
+                .await
+                .map_err(|e| Error::Poisoned {
+                    cause: format!("service restore of {location} failed: {e}"),
+                })?;
             state.applied = env.version;
         }
         state.clients = env.clients;
@@ -38,14 +55,24 @@ pub(crate) async fn recover<S: Service, L: Log + ?Sized>(service: &mut S, log: &
             ),
         ));
     }
-    tracing::info!(from = start + 1, to = target, backend = log.name(), "replaying log");
+    if target > start {
+        tracing::info!(
+            from = start + 1,
+            to = target,
+            backend = log.name(),
+            "replaying log"
+        );
+    }
     let mut last_report = Instant::now();
     while state.applied < target {
         let entries = log.read(state.applied + 1, REPLAY_CHUNK).await?;
         if entries.is_empty() {
             return Err(Error::corrupt(
                 log.name(),
-                format!("log reports committed version {target} but ends at {}", state.applied),
+                format!(
+                    "log reports committed version {target} but ends at {}",
+                    state.applied
+                ),
             ));
         }
         for p in entries {

@@ -95,7 +95,10 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         }
     }
 
-    async fn next_event(&mut self, rx: &mut mpsc::Receiver<Command<S::Output>>) -> Event<S::Output> {
+    async fn next_event(
+        &mut self,
+        rx: &mut mpsc::Receiver<Command<S::Output>>,
+    ) -> Event<S::Output> {
         let follower = self.batches.is_empty()
             && self.poison.is_none()
             && !self.closing
@@ -123,7 +126,11 @@ impl<S: Service, L: Log> Sequencer<S, L> {
 
     async fn accept(&mut self, cmd: Command<S::Output>) {
         match cmd {
-            Command::Execute { op, durability, reply } => {
+            Command::Execute {
+                op,
+                durability,
+                reply,
+            } => {
                 if let Some(p) = &self.poison {
                     let _ = reply.send(Err(p.clone()));
                     return;
@@ -134,14 +141,22 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                 }
                 let strongest = self.log.strongest_durability();
                 let service = self.service.read().await;
-                let durability = durability.or_else(|| service.durability(&op)).unwrap_or(strongest).min(strongest);
+                let durability = durability
+                    .or_else(|| service.durability(&op))
+                    .unwrap_or(strongest)
+                    .min(strongest);
                 let mut resources = service.resources(&op).await;
                 drop(service);
                 if let (Some(c), Resources::Keys(keys)) = (op.client, &mut resources) {
                     // Requests of one client run in order, so a retry waits for its original.
                     keys.push(format!("\0client/{}", c.client));
                 }
-                self.waiting.push_back(Pending { op, resources, durability, reply });
+                self.waiting.push_back(Pending {
+                    op,
+                    resources,
+                    durability,
+                    reply,
+                });
             }
             Command::Snapshot { reply } => self.start_snapshot(Some(reply)).await,
             Command::Close { reply } => {
@@ -165,7 +180,9 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         }
         if let Role::Follower { leader } = self.log.role() {
             for w in self.waiting.drain(..) {
-                let _ = w.reply.send(Err(Error::NotLeader { leader: leader.clone() }));
+                let _ = w.reply.send(Err(Error::NotLeader {
+                    leader: leader.clone(),
+                }));
             }
             return;
         }
@@ -190,7 +207,9 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                 match self.state.clients.check(c) {
                     Seen::New => {}
                     Seen::Duplicate(last) => {
-                        let _ = pending.reply.send(decode_cached(last.version, &last.output));
+                        let _ = pending
+                            .reply
+                            .send(decode_cached(last.version, &last.output));
                         continue;
                     }
                     Seen::Stale { latest } => {
@@ -204,7 +223,10 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                 continue;
             }
             self.in_flight.acquire(&pending.resources);
-            match groups.iter_mut().find(|(d, ops)| *d == pending.durability && ops.len() < self.options.max_batch) {
+            match groups
+                .iter_mut()
+                .find(|(d, ops)| *d == pending.durability && ops.len() < self.options.max_batch)
+            {
                 Some((_, ops)) => ops.push(pending),
                 None => groups.push((pending.durability, vec![pending])),
             }
@@ -214,7 +236,8 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         for (durability, batch) in groups {
             let ops = batch.iter().map(|p| p.op.clone()).collect();
             let append = self.log.append(ops, durability);
-            self.batches.push_back(async move { (batch, append.await) }.boxed());
+            self.batches
+                .push_back(async move { (batch, append.await) }.boxed());
         }
     }
 
@@ -246,7 +269,10 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         if self.poison.is_none() && first != self.state.applied + 1 {
             self.fail_fatal(Error::corrupt(
                 self.log.name(),
-                format!("append returned version {first} but the engine applied through {}", self.state.applied),
+                format!(
+                    "append returned version {first} but the engine applied through {}",
+                    self.state.applied
+                ),
             ));
         }
         let lock = self.service.clone();
@@ -256,7 +282,11 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                 let _ = b.reply.send(Err(p.clone()));
                 continue;
             }
-            match self.state.apply(&mut *service, first + i as u64, &b.op).await {
+            match self
+                .state
+                .apply(&mut *service, first + i as u64, &b.op)
+                .await
+            {
                 Ok(answer) => {
                     let _ = b.reply.send(answer);
                 }
@@ -299,7 +329,9 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         tracing::error!(%error, backend = self.log.name(), "engine poisoned");
         let poison = match error {
             Error::Poisoned { .. } => error,
-            other => Error::Poisoned { cause: other.to_string() },
+            other => Error::Poisoned {
+                cause: other.to_string(),
+            },
         };
         for w in self.waiting.drain(..) {
             let _ = w.reply.send(Err(poison.clone()));
@@ -309,9 +341,16 @@ impl<S: Service, L: Log> Sequencer<S, L> {
 
     async fn maybe_snapshot(&mut self) {
         let policy = self.options.snapshot;
-        let due = policy.every_ops.is_some_and(|n| self.state.ops_since_snapshot >= n)
-            || policy.every_bytes.is_some_and(|n| self.state.bytes_since_snapshot >= n);
-        let busy = self.snapshot_task.as_ref().is_some_and(|t| !t.is_finished());
+        let due = policy
+            .every_ops
+            .is_some_and(|n| self.state.ops_since_snapshot >= n)
+            || policy
+                .every_bytes
+                .is_some_and(|n| self.state.bytes_since_snapshot >= n);
+        let busy = self
+            .snapshot_task
+            .as_ref()
+            .is_some_and(|t| !t.is_finished());
         if due && !busy && self.poison.is_none() {
             self.start_snapshot(None).await;
         }

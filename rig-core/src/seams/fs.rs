@@ -124,7 +124,12 @@ impl FsFile for StdFile {
 #[allow(clippy::disallowed_methods)]
 impl Fs for StdFs {
     fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn FsFile>> {
-        let f = std::fs::OpenOptions::new().read(true).write(true).create(create).truncate(false).open(path)?;
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(path)?;
         Ok(Box::new(StdFile(f)))
     }
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -151,7 +156,12 @@ impl Fs for StdFs {
         path.try_exists()
     }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn FsLock>> {
-        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         match file.try_lock() {
             Ok(()) => Ok(Box::new(StdLock { _file: file })),
             Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(

@@ -6,4 +6,4 @@
 mod loom_shim;
 mod watermark;
 
-pub use watermark::{Watermark, WaitFor};
+pub use watermark::{WaitFor, Watermark};

@@ -43,7 +43,13 @@ pub struct Watermark {
 impl Watermark {
     /// Starts at `value`.
     pub fn new(value: u64) -> Self {
-        Self { state: Mutex::new(State { value, poison: None, waiters: Vec::new() }) }
+        Self {
+            state: Mutex::new(State {
+                value,
+                poison: None,
+                waiters: Vec::new(),
+            }),
+        }
     }
 
     /// The current value (it never decreases).

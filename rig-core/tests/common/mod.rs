@@ -22,7 +22,14 @@ pub struct Set {
 }
 
 pub fn set(k: &str, v: &str) -> Operation {
-    Operation::json("set", &Set { k: k.into(), v: v.into() }).unwrap()
+    Operation::json(
+        "set",
+        &Set {
+            k: k.into(),
+            v: v.into(),
+        },
+    )
+    .unwrap()
 }
 
 #[async_trait]
@@ -38,7 +45,10 @@ impl Service for Kv {
             "set" => {
                 let s: Set = op.decode()?;
                 if s.v.is_empty() {
-                    return Err(Rejection::new("empty_value", format!("empty value for {}", s.k)));
+                    return Err(Rejection::new(
+                        "empty_value",
+                        format!("empty value for {}", s.k),
+                    ));
                 }
                 Ok(())
             }
@@ -54,7 +64,11 @@ impl Service for Kv {
         }
     }
 
-    async fn apply(&mut self, version: u64, op: &Operation) -> Result<Option<String>, ServiceError> {
+    async fn apply(
+        &mut self,
+        version: u64,
+        op: &Operation,
+    ) -> Result<Option<String>, ServiceError> {
         if op.method == "explode" {
             return Err(ServiceError("boom".into()));
         }
