@@ -224,14 +224,15 @@ fn sync(c: &Chunk) -> Result<(), Stop> {
         .map_err(|e| Stop::Fatal(io_err(format!("fdatasync of {}", c.seg.path.display()), e)))
 }
 
-/// Zeroes every byte written (or partly written) for versions `first` and later, from `offset`
+/// Erases every byte written (or partly written) for versions `first` and later, from `offset`
 /// in the first chunk on, forgets those records, and syncs, so no failed entry can reappear
-/// after a crash.
+/// after a crash. The space after a segment's end is always zeros (preallocated, repaired or
+/// erased), so a region that reads back as zeros needs no write: a full disk that refused the
+/// write entirely does not have to accept the erasure.
 fn erase(chunks: &[Chunk], offset: u64, first: u64) -> Result<(), Error> {
     for (i, c) in chunks.iter().enumerate() {
         let from = if i == 0 { offset } else { HEADER_LEN };
         let to = c.end().max(from);
-        c.seg.zero(from, to)?;
         let mut st = c.seg.state();
         if st.first.is_some_and(|f| f >= first) {
             *st = crate::segment::SegState::empty();
@@ -241,6 +242,15 @@ fn erase(chunks: &[Chunk], offset: u64, first: u64) -> Result<(), Error> {
             st.end = from;
         }
         drop(st);
+        let mut landed = vec![0u8; (to - from) as usize];
+        c.seg
+            .file
+            .read_exact_at(&mut landed, from)
+            .map_err(|e| io_err(format!("reading back {}", c.seg.at(from)), e))?;
+        if landed.iter().all(|b| *b == 0) {
+            continue;
+        }
+        c.seg.zero(from, to)?;
         c.seg
             .file
             .sync_data()

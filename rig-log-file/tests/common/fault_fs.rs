@@ -1,9 +1,10 @@
 //! A fault-injecting [`Fs`] around [`StdFs`], controlled through shared flags.
 
+use std::collections::HashSet;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rig_core::seams::{Fs, FsFile, FsLock, StdFs};
 
@@ -12,12 +13,17 @@ use rig_core::seams::{Fs, FsFile, FsLock, StdFs};
 pub struct Faults {
     /// Every write fails with `StorageFull` (after writing nothing).
     pub disk_full: AtomicBool,
-    /// The next `sync_data`/`sync_all` of a segment fails with EIO.
+    /// Writes to segment files being prepared (`*.seg.tmp`) fail with `StorageFull`.
+    pub prealloc_full: AtomicBool,
+    /// The next `sync_data` of a segment fails with EIO.
     pub fail_sync: AtomicBool,
-    /// The next segment write writes only its first half, then fails with `StorageFull`.
+    /// The next write to a live segment writes only its first half, then fails with
+    /// `StorageFull`.
     pub short_write: AtomicBool,
     /// Counts `sync_data` calls on segment files.
     pub syncs: AtomicUsize,
+    /// Paths renamed away: a handle opened under such a path now lives under another name.
+    renamed: Mutex<HashSet<PathBuf>>,
 }
 
 #[derive(Debug, Clone)]
@@ -41,7 +47,26 @@ impl FaultFs {
 struct FaultFile {
     inner: Box<dyn FsFile>,
     faults: Arc<Faults>,
-    segment: bool,
+    opened_as: PathBuf,
+}
+
+impl FaultFile {
+    fn name(&self) -> String {
+        self.opened_as.to_string_lossy().into_owned()
+    }
+    fn segment(&self) -> bool {
+        self.name().contains(".seg")
+    }
+    /// Still a segment being prepared (not yet renamed into place).
+    fn preparing(&self) -> bool {
+        self.name().ends_with(".seg.tmp")
+            && !self
+                .faults
+                .renamed
+                .lock()
+                .unwrap()
+                .contains(&self.opened_as)
+    }
 }
 
 fn full() -> io::Error {
@@ -56,17 +81,20 @@ impl FsFile for FaultFile {
         self.inner.read_at(buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if self.faults.disk_full.load(Ordering::SeqCst) {
+        let preparing = self.preparing();
+        if self.faults.disk_full.load(Ordering::SeqCst)
+            || (preparing && self.faults.prealloc_full.load(Ordering::SeqCst))
+        {
             return Err(full());
         }
-        if self.segment && self.faults.short_write.swap(false, Ordering::SeqCst) {
+        if self.segment() && !preparing && self.faults.short_write.swap(false, Ordering::SeqCst) {
             self.inner.write_at(&buf[..buf.len() / 2], offset)?;
             return Err(full());
         }
         self.inner.write_at(buf, offset)
     }
     fn sync_data(&self) -> io::Result<()> {
-        if self.segment {
+        if self.segment() {
             self.faults.syncs.fetch_add(1, Ordering::SeqCst);
             if self.faults.fail_sync.swap(false, Ordering::SeqCst) {
                 return Err(io::Error::other("injected fsync failure (EIO)"));
@@ -90,11 +118,11 @@ impl FsFile for FaultFile {
 
 impl Fs for FaultFs {
     fn open(&self, path: &Path, create: bool) -> io::Result<Box<dyn FsFile>> {
-        let segment = path.to_string_lossy().ends_with(".seg");
+        let inner = StdFs.open(path, create)?;
         Ok(Box::new(FaultFile {
-            inner: StdFs.open(path, create)?,
+            inner,
             faults: self.faults.clone(),
-            segment,
+            opened_as: path.to_path_buf(),
         }))
     }
     fn create_dir_all(&self, path: &Path) -> io::Result<()> {
@@ -104,7 +132,13 @@ impl Fs for FaultFs {
         StdFs.list_dir(path)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        StdFs.rename(from, to)
+        StdFs.rename(from, to)?;
+        self.faults
+            .renamed
+            .lock()
+            .unwrap()
+            .insert(from.to_path_buf());
+        Ok(())
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         StdFs.remove_file(path)
