@@ -71,6 +71,8 @@
 )]
 
 pub mod codec;
+#[doc(hidden)]
+pub mod doc_support;
 mod engine;
 mod error;
 mod log;

@@ -143,6 +143,15 @@ impl<S: Service, L: Log> Rig<S, L> {
     /// after it (progress is reported through `tracing`), then starts accepting operations.
     ///
     /// Must be called inside a tokio runtime.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// assert_eq!(rig.applied_version(), 0);
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn open(service: S, log: L) -> Result<Self> {
         Self::open_with(service, log, Options::default()).await
     }
@@ -168,12 +177,33 @@ impl<S: Service, L: Log> Rig<S, L> {
     }
 
     /// Executes `op` at the durability the service asks for, or the log's strongest.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// let done = rig.execute(add("hits", 2)).await?;
+    /// assert_eq!((done.version, done.output), (1, 2));
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn execute(&self, op: Operation) -> Result<Executed<S::Output>> {
         self.submit(op, None).await
     }
 
     /// Executes `op`, acknowledging once it is durable at `durability` (clamped to the log's
     /// strongest level).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// use rig_core::Durability;
+    /// let done = rig.execute_with(add("views", 1), Durability::Applied).await?;
+    /// assert_eq!(done.output, 1);
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn execute_with(
         &self,
         op: Operation,
@@ -207,12 +237,32 @@ impl<S: Service, L: Log> Rig<S, L> {
 
     /// Read access to the service's current (applied) state. On a follower it may be stale; call
     /// [`read_barrier`](Rig::read_barrier) first for a linearizable read.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// rig.execute(add("a", 5)).await?;
+    /// assert_eq!(rig.state().await.get("a"), 5);
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn state(&self) -> RwLockReadGuard<'_, S> {
         self.shared.service.read().await
     }
 
     /// Waits until the state reflects every operation committed before this call, so that a read
     /// through [`state`](Rig::state) that follows is linearizable. Returns the version waited for.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// rig.execute(add("a", 1)).await?;
+    /// assert_eq!(rig.read_barrier().await?, 1);
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn read_barrier(&self) -> Result<u64> {
         let target = self.shared.log.read_barrier().await?;
         let mut applied = self.shared.applied.clone();
@@ -225,6 +275,16 @@ impl<S: Service, L: Log> Rig<S, L> {
 
     /// Takes a snapshot at the current applied version, stores it durably in the log, then lets the
     /// log compact entries at or below it. Returns the snapshot's version.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// rig.execute(add("a", 1)).await?;
+    /// assert_eq!(rig.snapshot_now().await?, 1);
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn snapshot_now(&self) -> Result<u64> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Snapshot { reply }).await?;
@@ -232,11 +292,31 @@ impl<S: Service, L: Log> Rig<S, L> {
     }
 
     /// The last applied version.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// rig.execute(add("a", 1)).await?;
+    /// assert_eq!(rig.applied_version(), 1);
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn applied_version(&self) -> u64 {
         *self.shared.applied.borrow()
     }
 
     /// The engine's and the log's current position and role.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// let status = rig.status();
+    /// assert_eq!((status.backend, status.role), ("mem-log", rig_core::Role::Leader));
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn status(&self) -> Status {
         let log = &self.shared.log;
         Status {
@@ -249,11 +329,31 @@ impl<S: Service, L: Log> Rig<S, L> {
     }
 
     /// The log under the engine (e.g. for backend-specific status).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// use rig_core::Log;
+    /// assert_eq!(rig.log().committed(), 0);
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn log(&self) -> &L {
         &self.shared.log
     }
 
     /// Stops accepting operations, waits for those in flight, and closes the log.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{doc_support::{add, Counters}, MemLog, Rig};
+    /// let rig = Rig::open(Counters::default(), MemLog::new()).await?;
+    /// rig.close().await?;
+    /// assert!(matches!(rig.execute(add("a", 1)).await, Err(rig_core::Error::Closed)));
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub async fn close(&self) -> Result<()> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Close { reply }).await?;
