@@ -17,3 +17,7 @@ pub use rig_core::*;
 /// The embedded default log: segment files with group commit (feature `file`).
 #[cfg(feature = "file")]
 pub use rig_log_file as file;
+
+/// The log and snapshots in S3 or any S3-compatible store, fenced against two writers (feature `s3`).
+#[cfg(feature = "s3")]
+pub use rig_log_s3 as s3;

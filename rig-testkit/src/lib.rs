@@ -59,6 +59,7 @@
 //! - [`conformance`]: the suite, its factory trait, capabilities and macro.
 //! - [`history`]: invoke/complete records with logical time; [`check`]: the log checker and the
 //!   linearizability checker for key-value histories.
+//! - [`sim`]: the deterministic simulation runner, `buggify!`, `sometimes!`, fault plans.
 //! - [`simfs`]: a simulated disk (`SimFs`) with crash, fsync, full-disk and bit-flip faults.
 #![forbid(unsafe_code)]
 #![warn(
@@ -71,4 +72,5 @@
 pub mod check;
 pub mod conformance;
 pub mod history;
+pub mod sim;
 pub mod simfs;

@@ -18,8 +18,8 @@ pub enum Capability {
     CrashReopen,
     /// [`LogFactory::reopen`] with [`Restart::Wipe`] models a lost disk: the reopened log is empty.
     Wipe,
-    /// The factory runs the log on a simulated disk whose faults the suite can inject
-    /// (full disk, fsync errors, bit flips).
+    /// The factory runs the log on a [`SimFs`](crate::simfs::SimFs) whose controller
+    /// [`LogFactory::disk`] returns, so the suite can inject full disks and fsync errors.
     DiskFaults,
     /// The log is replicated across nodes the factory can crash, partition and heal.
     Replicated,
@@ -106,4 +106,10 @@ pub trait LogFactory: Send + Sync + 'static {
     /// only asks for [`Restart::Crash`] and [`Restart::Wipe`] when the matching [`Capability`]
     /// is declared.
     async fn reopen(&self, log: Self::Log, after: Restart) -> Result<Self::Log>;
+
+    /// The simulated disk the logs run on, for cases that inject disk faults. A factory that
+    /// declares [`Capability::DiskFaults`] MUST return `Some`.
+    fn disk(&self) -> Option<crate::simfs::SimFsController> {
+        None
+    }
 }

@@ -1,0 +1,31 @@
+//! Shared helpers for rig-log-s3's integration tests.
+#![allow(dead_code)] // each test binary uses a different subset
+
+pub(crate) mod faulty_store;
+
+use std::sync::Arc;
+
+use object_store::memory::InMemory;
+use object_store::ObjectStore;
+use rig_core::Operation;
+use rig_log_s3::S3LogOptions;
+
+/// Options for tests: a fixed seed, quick retries.
+pub(crate) fn options(prefix: &str) -> S3LogOptions {
+    S3LogOptions {
+        prefix: prefix.into(),
+        seed: Some(7),
+        retry_backoff: std::time::Duration::from_millis(1),
+        ..Default::default()
+    }
+}
+
+/// An empty in-memory store.
+pub(crate) fn memory() -> Arc<dyn ObjectStore> {
+    Arc::new(InMemory::new())
+}
+
+/// The `i`-th test operation.
+pub(crate) fn op(i: u64) -> Operation {
+    Operation::new(format!("op-{i}"), i.to_le_bytes().to_vec())
+}

@@ -1,0 +1,4 @@
+//! Shared pieces of rig-testkit's own integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod kv;
