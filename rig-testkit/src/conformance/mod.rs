@@ -51,6 +51,8 @@ pub const CASE_NAMES: &[&str] = &[
     "compaction_below_snapshot",
     "read_below_first_version_errors",
     "closed_log_errors",
+    "disk_full_is_not_acknowledged",
+    "fsync_failure_poisons",
 ];
 
 /// Runs one case on a fresh single-threaded tokio runtime and reports it: panics when a property
@@ -109,6 +111,8 @@ macro_rules! conformance_tests {
             compaction_below_snapshot,
             read_below_first_version_errors,
             closed_log_errors,
+            disk_full_is_not_acknowledged,
+            fsync_failure_poisons,
         );
     };
     (@cases $factory:expr; $($case:ident,)*) => {

@@ -1,4 +1,6 @@
 //! Shared pieces of rig-testkit's own integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod file_factory;
+pub mod file_log;
 pub mod kv;

@@ -8,6 +8,7 @@
 
 mod basic;
 mod concurrency;
+mod disk;
 mod restart;
 mod snapshot;
 
@@ -16,6 +17,7 @@ pub use basic::{
     versions_are_gap_free,
 };
 pub use concurrency::{concurrent_appenders, readers_see_prefixes, tailing_wakes_up};
+pub use disk::{disk_full_is_not_acknowledged, fsync_failure_poisons};
 pub use restart::{
     clean_reopen_keeps_everything, closed_log_errors, crash_reopen_keeps_acknowledged,
     wipe_reopen_is_empty,

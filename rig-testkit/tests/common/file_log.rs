@@ -1,0 +1,263 @@
+//! `OneFileLog`: a deliberately small third-party-style `Log`, written only against rig-core's
+//! public API and the `Fs` seam: one append-only file, one fsync per append (no group commit),
+//! a snapshot file replaced by rename, lazy compaction (nothing is ever dropped).
+//!
+//! File `log`: magic `RIGTKLG1`, then rig-core `codec` records (salt 0). On open, the first
+//! record that does not decode ends the log and the file is truncated there: a torn tail.
+//! (A real backend must tell a torn tail from corruption in the middle; this one is not
+//! tested against bit flips.)
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use futures_util::future::{ready, FutureExt};
+use rig_core::codec::{decode_record, encode_record, RecordRead};
+use rig_core::seams::{Fs, FsFile, FsLock};
+use rig_core::{async_trait, AppendFuture, Durability, Error, Log, LogPayload, Operation, Result};
+use rig_core::{Role, Snapshot};
+use tokio::sync::watch;
+
+const NAME: &str = "one-file-log";
+const MAGIC: &[u8; 8] = b"RIGTKLG1";
+const SNAP_MAGIC: &[u8; 8] = b"RIGTKSN1";
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |e| Error::io(NAME, context, e)
+}
+
+#[derive(Debug)]
+struct Inner {
+    file: Box<dyn FsFile>,
+    end: u64,
+    entries: Vec<LogPayload>,
+    poisoned: Option<String>,
+}
+
+/// The log. See the module docs.
+#[derive(Debug)]
+pub struct OneFileLog {
+    fs: Arc<dyn Fs>,
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+    committed: watch::Sender<u64>,
+    closed: AtomicBool,
+    lock: Mutex<Option<Box<dyn FsLock>>>,
+}
+
+impl OneFileLog {
+    /// Opens (creating if needed) the log in `dir`, repairing a torn tail.
+    pub fn open(fs: Arc<dyn Fs>, dir: &Path) -> Result<Self> {
+        fs.create_dir_all(dir)
+            .map_err(io(format!("create {}", dir.display())))?;
+        let lock = fs.lock(&dir.join("LOCK")).map_err(io("lock"))?;
+        let path = dir.join("log");
+        let file = fs.open(&path, true).map_err(io("open log"))?;
+        let len = file.len().map_err(io("log length"))?;
+        if len < MAGIC.len() as u64 {
+            file.set_len(0).map_err(io("reset log"))?;
+            file.write_at(MAGIC, 0).map_err(io("write header"))?;
+            file.sync_all().map_err(io("sync header"))?;
+            fs.sync_dir(dir).map_err(io("sync dir"))?;
+        }
+        let mut buf = vec![0; file.len().map_err(io("log length"))? as usize];
+        file.read_exact_at(&mut buf, 0).map_err(io("read log"))?;
+        if &buf[..8] != MAGIC {
+            return Err(Error::corrupt(path.display().to_string(), "bad magic"));
+        }
+        let (mut entries, mut at) = (Vec::new(), 8);
+        while let RecordRead::Record { payload, len } = decode_record(&buf[at..], 0) {
+            if payload.version != entries.len() as u64 + 1 {
+                return Err(Error::corrupt(
+                    format!("{}@{at}", path.display()),
+                    "version gap",
+                ));
+            }
+            entries.push(payload);
+            at += len;
+        }
+        if at < buf.len() {
+            file.set_len(at as u64).map_err(io("truncate torn tail"))?;
+            file.sync_all().map_err(io("sync truncation"))?;
+        }
+        let committed = watch::Sender::new(entries.len() as u64);
+        let inner = Inner {
+            file,
+            end: at as u64,
+            entries,
+            poisoned: None,
+        };
+        Ok(Self {
+            fs,
+            dir: dir.to_path_buf(),
+            inner: Mutex::new(inner),
+            committed,
+            closed: AtomicBool::new(false),
+            lock: Mutex::new(Some(lock)),
+        })
+    }
+
+    fn check(&self, inner: &Inner) -> Result<()> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed);
+        }
+        match &inner.poisoned {
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn try_append(&self, ops: Vec<Operation>) -> Result<u64> {
+        let mut inner = self.inner.lock().unwrap();
+        self.check(&inner)?;
+        let first = inner.entries.len() as u64 + 1;
+        let payloads: Vec<LogPayload> = ops
+            .into_iter()
+            .zip(first..)
+            .map(|(op, version)| LogPayload { version, op })
+            .collect();
+        let mut buf = BytesMut::new();
+        for p in &payloads {
+            encode_record(p, 0, &mut buf);
+        }
+        let end = inner.end;
+        if let Err(e) = inner.file.write_at(&buf, end) {
+            // Nothing was acknowledged; cut off whatever part landed so the next append reuses
+            // the space. If even that fails, stop.
+            if let Err(e2) = inner.file.set_len(end) {
+                inner.poisoned = Some(format!("truncate after a failed write: {e2}"));
+            }
+            return Err(Error::Unavailable {
+                reason: format!("{NAME}: write failed: {e}"),
+            });
+        }
+        if let Err(e) = inner.file.sync_data() {
+            // Never retried: the pages' state is unknown.
+            inner.poisoned = Some(format!("fsync failed: {e}"));
+            return Err(Error::io(NAME, "fsync log", e));
+        }
+        inner.end += buf.len() as u64;
+        inner.entries.extend(payloads);
+        let committed = inner.entries.len() as u64;
+        drop(inner);
+        self.committed.send_replace(committed);
+        Ok(first)
+    }
+
+    fn snapshot_path(&self, tmp: bool) -> PathBuf {
+        self.dir.join(if tmp { "snapshot.tmp" } else { "snapshot" })
+    }
+}
+
+#[async_trait]
+impl Log for OneFileLog {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+    fn strongest_durability(&self) -> Durability {
+        Durability::Local
+    }
+    fn append(&self, ops: Vec<Operation>, _durability: Durability) -> AppendFuture {
+        if ops.is_empty() {
+            return ready(Err(Error::InvalidArgument("empty batch".into()))).boxed();
+        }
+        ready(self.try_append(ops)).boxed()
+    }
+    async fn read(&self, from: u64, max: usize) -> Result<Vec<LogPayload>> {
+        let inner = self.inner.lock().unwrap();
+        self.check(&inner)?;
+        if from == 0 {
+            return Err(Error::InvalidArgument("version 0 does not exist".into()));
+        }
+        Ok(inner
+            .entries
+            .iter()
+            .skip(from as usize - 1)
+            .take(max)
+            .cloned()
+            .collect())
+    }
+    fn committed(&self) -> u64 {
+        *self.committed.borrow()
+    }
+    fn first_version(&self) -> u64 {
+        1
+    }
+    async fn wait_committed(&self, after: u64) -> Result<u64> {
+        self.check(&self.inner.lock().unwrap())?;
+        let mut rx = self.committed.subscribe();
+        let v = rx
+            .wait_for(|c| *c > after)
+            .await
+            .map_err(|_| Error::Closed)?;
+        Ok(*v)
+    }
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<()> {
+        self.check(&self.inner.lock().unwrap())?;
+        let mut body = SNAP_MAGIC.to_vec();
+        body.extend_from_slice(&snapshot.version.to_le_bytes());
+        body.extend_from_slice(&crc32c(&snapshot.data).to_le_bytes());
+        body.extend_from_slice(&snapshot.data);
+        let (tmp, path) = (self.snapshot_path(true), self.snapshot_path(false));
+        let file = self.fs.open(&tmp, true).map_err(io("open snapshot.tmp"))?;
+        file.set_len(0).map_err(io("truncate snapshot.tmp"))?;
+        file.write_at(&body, 0).map_err(io("write snapshot.tmp"))?;
+        file.sync_all().map_err(io("sync snapshot.tmp"))?;
+        self.fs.rename(&tmp, &path).map_err(io("rename snapshot"))?;
+        self.fs.sync_dir(&self.dir).map_err(io("sync dir"))
+    }
+    async fn load_snapshot(&self) -> Result<Option<Snapshot>> {
+        self.check(&self.inner.lock().unwrap())?;
+        let path = self.snapshot_path(false);
+        if !self.fs.exists(&path).map_err(io("stat snapshot"))? {
+            return Ok(None);
+        }
+        let file = self.fs.open(&path, false).map_err(io("open snapshot"))?;
+        let mut buf = vec![0; file.len().map_err(io("snapshot length"))? as usize];
+        file.read_exact_at(&mut buf, 0)
+            .map_err(io("read snapshot"))?;
+        let bad = |why| Error::corrupt(path.display().to_string(), why);
+        if buf.len() < 20 || &buf[..8] != SNAP_MAGIC {
+            return Err(bad("bad snapshot header"));
+        }
+        let version = u64::from_le_bytes(buf[8..16].try_into().unwrap());
+        let crc = u32::from_le_bytes(buf[16..20].try_into().unwrap());
+        let data = bytes::Bytes::copy_from_slice(&buf[20..]);
+        if crc32c(&data) != crc {
+            return Err(bad("snapshot checksum mismatch"));
+        }
+        Ok(Some(Snapshot { version, data }))
+    }
+    async fn compact(&self, _through: u64) -> Result<()> {
+        // Lazy compaction: the contract allows keeping everything.
+        self.check(&self.inner.lock().unwrap())
+    }
+    fn role(&self) -> Role {
+        Role::Leader
+    }
+    async fn close(&self) -> Result<()> {
+        self.closed.store(true, Ordering::Release);
+        self.lock.lock().unwrap().take();
+        Ok(())
+    }
+}
+
+/// CRC-32C (Castagnoli), bitwise: small and dependency-free, fine for tests.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
