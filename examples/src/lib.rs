@@ -8,3 +8,4 @@
 )]
 
 pub mod kv;
+pub mod metadata;

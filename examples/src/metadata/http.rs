@@ -1,0 +1,189 @@
+//! The HTTP API: `POST /do` for every write, read-only REST endpoints for the rest.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rig_core::{ClientSeq, Log, Operation, Rig};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::error::{role_parts, ApiError};
+use super::{secret, MetadataService, NewCredential, User};
+
+/// The most users one `GET /users` page returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// The body of `POST /do`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoRequest {
+    /// The method, e.g. `user_create`.
+    pub method: String,
+    /// The method's data.
+    pub data: Value,
+    /// Optional client id and sequence number: a retry with the same pair is not applied twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientSeq>,
+}
+
+/// The answer of a successful `POST /do`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DoResponse {
+    /// The version the operation was logged and applied at.
+    pub version: u64,
+    /// The method's result.
+    pub result: Value,
+}
+
+/// One page of `GET /users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPage {
+    /// The users, in id order.
+    pub users: Vec<User>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// The body of `POST /users/{id}/credentials/verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyRequest {
+    /// The secret to check.
+    pub secret: String,
+}
+
+/// The answer of `POST /users/{id}/credentials/verify`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    /// True when the secret matches one of the user's credentials.
+    pub valid: bool,
+}
+
+/// The answer of `GET /status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusResponse {
+    /// The last version applied to the service (what reads see).
+    pub version: u64,
+    /// The log's committed version. On the file log, operations acknowledged at
+    /// `Durability::Applied` (`user_update`) count as committed before their fsync.
+    pub committed: u64,
+    /// The lowest version the log still holds (older ones are in a snapshot).
+    pub first_version: u64,
+    /// `leader` or `follower`.
+    pub role: String,
+    /// Where writes go when this node is a follower, when known.
+    pub leader: Option<String>,
+    /// The log backend, e.g. `file-log`.
+    pub backend: String,
+    /// The number of users.
+    pub users: usize,
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The API's routes, serving `rig`.
+pub fn router<L: Log>(rig: Rig<MetadataService, L>) -> Router {
+    Router::new()
+        .route("/do", post(do_op::<L>))
+        .route("/users", get(list_users::<L>))
+        .route("/users/{id}", get(get_user::<L>))
+        .route("/users/{id}/credentials/verify", post(verify::<L>))
+        .route("/status", get(status::<L>))
+        .with_state(rig)
+}
+
+/// Turns a `POST /do` body into the operation to log. The secret of `credential_create` is
+/// replaced here by a fresh random salt and the salted hash, so the log never holds it and
+/// `apply` stays deterministic.
+pub fn operation_for(request: DoRequest) -> Result<Operation, ApiError> {
+    let op = if request.method == "credential_create" {
+        let new: NewCredential = serde_json::from_value(request.data)
+            .map_err(|e| ApiError::malformed(format!("bad data for credential_create: {e}")))?;
+        if new.secret.is_empty() {
+            return Err(ApiError::malformed("the secret must not be empty"));
+        }
+        let stored = secret::seal(&new.user_id, &new.secret).map_err(|e| {
+            ApiError::new(
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("cannot draw a salt: {e}"),
+            )
+        })?;
+        Operation::json("credential_create", &stored)?
+    } else {
+        Operation::json(request.method, &request.data)?
+    };
+    Ok(match request.client {
+        Some(c) => op.with_client(c.client, c.seq),
+        None => op,
+    })
+}
+
+async fn do_op<L: Log>(
+    State(rig): State<Rig<MetadataService, L>>,
+    body: Bytes,
+) -> Result<Json<DoResponse>, ApiError> {
+    let request: DoRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::malformed(format!("body must be {{\"method\", \"data\"}}: {e}")))?;
+    let done = rig.execute(operation_for(request)?).await?;
+    Ok(Json(DoResponse {
+        version: done.version,
+        result: done.output,
+    }))
+}
+
+async fn get_user<L: Log>(
+    State(rig): State<Rig<MetadataService, L>>,
+    Path(id): Path<String>,
+) -> Result<Json<User>, ApiError> {
+    rig.read_barrier().await?;
+    let state = rig.state().await;
+    let user = state.user(&id).cloned();
+    user.map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+}
+
+async fn list_users<L: Log>(
+    State(rig): State<Rig<MetadataService, L>>,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<UserPage>, ApiError> {
+    let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
+    rig.read_barrier().await?;
+    let users = rig.state().await.users_after(page.after.as_deref(), limit);
+    let next = (users.len() == limit).then(|| users[limit - 1].id.clone());
+    Ok(Json(UserPage { users, next }))
+}
+
+async fn verify<L: Log>(
+    State(rig): State<Rig<MetadataService, L>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<VerifyResponse>, ApiError> {
+    let request: VerifyRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::malformed(format!("body must be {{\"secret\"}}: {e}")))?;
+    rig.read_barrier().await?;
+    let valid = rig.state().await.verify_secret(&id, &request.secret);
+    valid
+        .map(|valid| Json(VerifyResponse { valid }))
+        .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
+}
+
+async fn status<L: Log>(State(rig): State<Rig<MetadataService, L>>) -> Json<StatusResponse> {
+    let s = rig.status();
+    let (role, leader) = role_parts(&s.role);
+    let users = rig.state().await.len();
+    Json(StatusResponse {
+        version: s.applied,
+        committed: s.committed,
+        first_version: s.first_version,
+        role: role.to_owned(),
+        leader,
+        backend: s.backend.to_owned(),
+        users,
+    })
+}
