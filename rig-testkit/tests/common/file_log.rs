@@ -1,6 +1,7 @@
 //! `OneFileLog`: a deliberately small third-party-style `Log`, written only against rig-core's
 //! public API and the `Fs` seam: one append-only file, one fsync per append (no group commit),
-//! a snapshot file replaced by rename, lazy compaction (nothing is ever dropped).
+//! a snapshot file replaced by rename, lazy compaction (nothing is ever dropped). A batch is
+//! written when `append` is called and fsynced when its future runs.
 //!
 //! File `log`: magic `RIGTKLG1`, then rig-core `codec` records (salt 0). On open, the first
 //! record that does not decode ends the log and the file is truncated there: a torn tail.
@@ -39,12 +40,18 @@ struct Inner {
 /// The log. See the module docs.
 #[derive(Debug)]
 pub struct OneFileLog {
+    shared: Arc<Shared>,
     fs: Arc<dyn Fs>,
     dir: PathBuf,
+    lock: Mutex<Option<Box<dyn FsLock>>>,
+}
+
+/// What append futures need after `append` returns.
+#[derive(Debug)]
+struct Shared {
     inner: Mutex<Inner>,
     committed: watch::Sender<u64>,
     closed: AtomicBool,
-    lock: Mutex<Option<Box<dyn FsLock>>>,
 }
 
 impl OneFileLog {
@@ -89,16 +96,34 @@ impl OneFileLog {
             entries,
             poisoned: None,
         };
-        Ok(Self {
-            fs,
-            dir: dir.to_path_buf(),
+        let shared = Shared {
             inner: Mutex::new(inner),
             committed,
             closed: AtomicBool::new(false),
+        };
+        Ok(Self {
+            shared: Arc::new(shared),
+            fs,
+            dir: dir.to_path_buf(),
             lock: Mutex::new(Some(lock)),
         })
     }
 
+    /// True once a failed fsync stopped the log.
+    pub fn is_poisoned(&self) -> bool {
+        self.shared.inner.lock().unwrap().poisoned.is_some()
+    }
+
+    fn check(&self) -> Result<()> {
+        self.shared.check(&self.shared.inner.lock().unwrap())
+    }
+
+    fn snapshot_path(&self, tmp: bool) -> PathBuf {
+        self.dir.join(if tmp { "snapshot.tmp" } else { "snapshot" })
+    }
+}
+
+impl Shared {
     fn check(&self, inner: &Inner) -> Result<()> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
@@ -111,7 +136,8 @@ impl OneFileLog {
         }
     }
 
-    fn try_append(&self, ops: Vec<Operation>) -> Result<u64> {
+    /// Writes a batch at the end of the file (not yet durable) and returns its last version.
+    fn write(&self, ops: Vec<Operation>) -> Result<u64> {
         let mut inner = self.inner.lock().unwrap();
         self.check(&inner)?;
         let first = inner.entries.len() as u64 + 1;
@@ -135,21 +161,28 @@ impl OneFileLog {
                 reason: format!("{NAME}: write failed: {e}"),
             });
         }
+        inner.end += buf.len() as u64;
+        inner.entries.extend(payloads);
+        Ok(inner.entries.len() as u64)
+    }
+
+    /// Makes everything written durable (one fsync may cover several batches) and commits
+    /// through `last`.
+    fn sync(&self, last: u64) -> Result<()> {
+        let mut inner = self.inner.lock().unwrap();
+        self.check(&inner)?;
+        if *self.committed.borrow() >= last {
+            return Ok(());
+        }
         if let Err(e) = inner.file.sync_data() {
             // Never retried: the pages' state is unknown.
             inner.poisoned = Some(format!("fsync failed: {e}"));
             return Err(Error::io(NAME, "fsync log", e));
         }
-        inner.end += buf.len() as u64;
-        inner.entries.extend(payloads);
-        let committed = inner.entries.len() as u64;
+        let written = inner.entries.len() as u64;
         drop(inner);
-        self.committed.send_replace(committed);
-        Ok(first)
-    }
-
-    fn snapshot_path(&self, tmp: bool) -> PathBuf {
-        self.dir.join(if tmp { "snapshot.tmp" } else { "snapshot" })
+        self.committed.send_replace(written);
+        Ok(())
     }
 }
 
@@ -165,16 +198,29 @@ impl Log for OneFileLog {
         if ops.is_empty() {
             return ready(Err(Error::InvalidArgument("empty batch".into()))).boxed();
         }
-        ready(self.try_append(ops)).boxed()
+        let n = ops.len() as u64;
+        let shared = Arc::clone(&self.shared);
+        // Versions are assigned and bytes written now, in call order; the fsync happens when
+        // the future runs, so a crash can catch written but unsynced batches.
+        match shared.write(ops) {
+            Err(e) => ready(Err(e)).boxed(),
+            Ok(last) => async move {
+                // fsync latency: the window in which a crash finds written, unsynced batches.
+                tokio::time::sleep(std::time::Duration::from_micros(1500)).await;
+                shared.sync(last).map(|()| last + 1 - n)
+            }
+            .boxed(),
+        }
     }
     async fn read(&self, from: u64, max: usize) -> Result<Vec<LogPayload>> {
-        let inner = self.inner.lock().unwrap();
-        self.check(&inner)?;
+        let inner = self.shared.inner.lock().unwrap();
+        self.shared.check(&inner)?;
         if from == 0 {
             return Err(Error::InvalidArgument("version 0 does not exist".into()));
         }
-        Ok(inner
-            .entries
+        let committed = *self.shared.committed.borrow() as usize;
+        let readable = &inner.entries[..committed];
+        Ok(readable
             .iter()
             .skip(from as usize - 1)
             .take(max)
@@ -182,14 +228,14 @@ impl Log for OneFileLog {
             .collect())
     }
     fn committed(&self) -> u64 {
-        *self.committed.borrow()
+        *self.shared.committed.borrow()
     }
     fn first_version(&self) -> u64 {
         1
     }
     async fn wait_committed(&self, after: u64) -> Result<u64> {
-        self.check(&self.inner.lock().unwrap())?;
-        let mut rx = self.committed.subscribe();
+        self.check()?;
+        let mut rx = self.shared.committed.subscribe();
         let v = rx
             .wait_for(|c| *c > after)
             .await
@@ -197,7 +243,7 @@ impl Log for OneFileLog {
         Ok(*v)
     }
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<()> {
-        self.check(&self.inner.lock().unwrap())?;
+        self.check()?;
         let mut body = SNAP_MAGIC.to_vec();
         body.extend_from_slice(&snapshot.version.to_le_bytes());
         body.extend_from_slice(&crc32c(&snapshot.data).to_le_bytes());
@@ -211,7 +257,7 @@ impl Log for OneFileLog {
         self.fs.sync_dir(&self.dir).map_err(io("sync dir"))
     }
     async fn load_snapshot(&self) -> Result<Option<Snapshot>> {
-        self.check(&self.inner.lock().unwrap())?;
+        self.check()?;
         let path = self.snapshot_path(false);
         if !self.fs.exists(&path).map_err(io("stat snapshot"))? {
             return Ok(None);
@@ -234,13 +280,13 @@ impl Log for OneFileLog {
     }
     async fn compact(&self, _through: u64) -> Result<()> {
         // Lazy compaction: the contract allows keeping everything.
-        self.check(&self.inner.lock().unwrap())
+        self.check()
     }
     fn role(&self) -> Role {
         Role::Leader
     }
     async fn close(&self) -> Result<()> {
-        self.closed.store(true, Ordering::Release);
+        self.shared.closed.store(true, Ordering::Release);
         self.lock.lock().unwrap().take();
         Ok(())
     }

@@ -13,14 +13,18 @@ pub struct Kv {
     pub map: BTreeMap<u64, u64>,
 }
 
+/// Padding in every put, so log records span disk sectors and crashes can tear them.
+const PAD: usize = 300;
+
 /// A `put` operation; the value doubles as the operation's unique id.
 pub fn put(key: u64, value: u64) -> Operation {
-    Operation::json("put", &(key, value)).expect("encode put")
+    Operation::json("put", &(key, value, ".".repeat(PAD))).expect("encode put")
 }
 
 /// The `(key, value)` of a logged `put`.
 pub fn decode(op: &Operation) -> (u64, u64) {
-    op.decode().expect("a logged put decodes")
+    let (k, v, _): (u64, u64, String) = op.decode().expect("a logged put decodes");
+    (k, v)
 }
 
 #[async_trait]
@@ -35,7 +39,7 @@ impl Service for Kv {
         if op.method != "put" {
             return Err(Rejection::new("unknown_method", &op.method));
         }
-        let (_, value): (u64, u64) = op.decode()?;
+        let (_, value, _): (u64, u64, String) = op.decode()?;
         if value.is_multiple_of(13) {
             return Err(Rejection::new("unlucky", format!("value {value}")));
         }
@@ -43,12 +47,12 @@ impl Service for Kv {
     }
 
     async fn resources(&self, op: &Operation) -> Resources {
-        op.decode::<(u64, u64)>()
-            .map_or(Resources::All, |(k, _)| Resources::keys([k.to_string()]))
+        op.decode::<(u64, u64, String)>()
+            .map_or(Resources::All, |(k, _, _)| Resources::keys([k.to_string()]))
     }
 
     async fn apply(&mut self, version: u64, op: &Operation) -> Result<Option<u64>, ServiceError> {
-        let (k, v): (u64, u64) = op.decode().map_err(|e| ServiceError(e.to_string()))?;
+        let (k, v, _): (u64, u64, String) = op.decode().map_err(|e| ServiceError(e.to_string()))?;
         self.version = version;
         Ok(self.map.insert(k, v))
     }

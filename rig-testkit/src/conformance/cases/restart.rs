@@ -54,7 +54,7 @@ pub async fn clean_reopen_keeps_everything<F: LogFactory>(factory: F) -> Outcome
 }
 
 /// After a crash, every acknowledged entry is present with its content; entries whose append
-/// was in flight are either all there as a gap-free continuation or absent; the log keeps
+/// was in flight are absent or a gap-free prefix of that batch; the log keeps
 /// working at `committed() + 1`. Repeated over several crash points.
 pub async fn crash_reopen_keeps_acknowledged<F: LogFactory>(factory: F) -> Outcome {
     if let Some(na) = lacks(&factory, Capability::CrashReopen) {
@@ -90,11 +90,9 @@ pub async fn crash_reopen_keeps_acknowledged<F: LogFactory>(factory: F) -> Outco
         for (i, want) in expected.iter().enumerate() {
             assert_entry(name, &all[i], i as u64 + 1, want);
         }
+        // An unacknowledged batch may survive whole, in part (a prefix: a torn write), or not.
         let extra = &all[expected.len()..];
-        assert!(
-            extra.is_empty() || extra.len() == pending.len(),
-            "{name}: torn batch survived"
-        );
+        assert!(extra.len() <= pending.len(), "{name}: entries nobody appended");
         for (entry, want) in extra.iter().zip(&pending) {
             assert_eq!(&entry.op, want, "{name}: in-flight entry changed");
         }
