@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== cargo test --workspace"
-cargo test --workspace
+echo "== cargo test --workspace (with a moto S3 server for rig-log-s3; fails if it cannot start)"
+bash scripts/with-moto.sh cargo test --workspace
 
 echo "== loom model checks (RUSTFLAGS=--cfg loom)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
