@@ -92,7 +92,10 @@ pub async fn crash_reopen_keeps_acknowledged<F: LogFactory>(factory: F) -> Outco
         }
         // An unacknowledged batch may survive whole, in part (a prefix: a torn write), or not.
         let extra = &all[expected.len()..];
-        assert!(extra.len() <= pending.len(), "{name}: entries nobody appended");
+        assert!(
+            extra.len() <= pending.len(),
+            "{name}: entries nobody appended"
+        );
         for (entry, want) in extra.iter().zip(&pending) {
             assert_eq!(&entry.op, want, "{name}: in-flight entry changed");
         }
