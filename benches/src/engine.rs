@@ -1,0 +1,130 @@
+//! `rig-bench file|mem`: C concurrent clients call `Rig::execute` on a trivial service whose
+//! resources are per-client keys, so disjoint ops batch into one append.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rig_core::{
+    async_trait, Log, MemLog, Operation, Options, Rejection, Resources, Rig, Service, ServiceError,
+    SnapshotPolicy,
+};
+use rig_log_file::{FileLog, FileLogOptions};
+
+use crate::probe;
+use crate::report::Report;
+
+/// Counts applied ops; each op's first 8 bytes name its client, which is its only resource.
+#[derive(Default)]
+struct Trivial {
+    version: u64,
+}
+
+#[async_trait]
+impl Service for Trivial {
+    type Output = ();
+    async fn version(&self) -> u64 {
+        self.version
+    }
+    async fn validate(&self, _op: &Operation) -> Result<(), Rejection> {
+        Ok(())
+    }
+    async fn resources(&self, op: &Operation) -> Resources {
+        let client = op
+            .data
+            .get(..8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        Resources::keys([client.to_string()])
+    }
+    async fn apply(&mut self, version: u64, _op: &Operation) -> Result<(), ServiceError> {
+        self.version = version;
+        Ok(())
+    }
+    async fn snapshot(&self) -> Result<Bytes, ServiceError> {
+        Ok(Bytes::new())
+    }
+    async fn restore(&mut self, version: u64, _data: Bytes) -> Result<(), ServiceError> {
+        self.version = version;
+        Ok(())
+    }
+}
+
+fn op(client: u64, bytes: usize) -> Operation {
+    let mut data = vec![0x5au8; bytes.max(8)];
+    data[..8].copy_from_slice(&client.to_le_bytes());
+    Operation::new("w", data)
+}
+
+async fn drive<L: Log>(
+    log: L,
+    clients: usize,
+    ops: usize,
+    op_bytes: usize,
+) -> (Duration, Vec<Duration>) {
+    let options = Options {
+        snapshot: SnapshotPolicy {
+            every_ops: None,
+            every_bytes: None,
+        },
+        ..Default::default()
+    };
+    let rig = Rig::open_with(Trivial::default(), log, options)
+        .await
+        .expect("open the engine");
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let rig = rig.clone();
+        let n = ops / clients + usize::from(c < ops % clients);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                rig.execute(op(c as u64, op_bytes)).await.expect("execute");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut latencies = Vec::with_capacity(ops);
+    for t in tasks {
+        latencies.extend(t.await.expect("client task"));
+    }
+    let elapsed = started.elapsed();
+    rig.close().await.expect("close");
+    (elapsed, latencies)
+}
+
+/// Runs the scenario over a [`FileLog`] in a temporary directory (`file`) or a [`MemLog`].
+pub(crate) fn run(file: bool, clients: usize, ops: usize, op_bytes: usize) -> Report {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (scenario, baseline, (elapsed, latencies)) = if file {
+        // The same-run ceiling: one fdatasync per `clients` records of 64 bytes.
+        let ceiling = probe::ceiling(dir.path(), clients, 2.0);
+        let log = FileLog::open(dir.path().join("log"), FileLogOptions::default())
+            .expect("open the file log");
+        (
+            "file",
+            Some((format!("fsync-batch{clients}"), ceiling)),
+            rt.block_on(drive(log, clients, ops, op_bytes)),
+        )
+    } else {
+        (
+            "mem",
+            None,
+            rt.block_on(drive(MemLog::new(), clients, ops, op_bytes)),
+        )
+    };
+    Report {
+        scenario: scenario.into(),
+        clients,
+        ops,
+        op_bytes,
+        elapsed,
+        latencies,
+        baseline,
+    }
+}

@@ -1,0 +1,78 @@
+//! `rig-bench`: one scenario per run, one JSON object (DESIGN §8) per scenario.
+//!
+//! ```text
+//! rig-bench fsync-probe [--seconds S]
+//! rig-bench file    --clients C --ops N --op-bytes B [--json]
+//! rig-bench mem     --clients C --ops N [--op-bytes B] [--json]
+//! rig-bench okaywal --writers W [--ops N] [--json]
+//! ```
+//! Every figure is meant to be read as a ratio to the baseline measured in the same run: the
+//! disk and CPU are shared and noisy.
+// Benchmarks measure the real disk and the wall clock directly, outside the seams.
+#![allow(clippy::disallowed_methods)]
+
+mod engine;
+mod okaywal_peer;
+mod probe;
+mod report;
+
+use std::collections::HashMap;
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]"
+    );
+    std::process::exit(2)
+}
+
+/// `--name value` pairs and bare `--flag`s.
+fn parse(args: &[String]) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    let mut i = 0;
+    while i < args.len() {
+        let Some(name) = args[i].strip_prefix("--") else {
+            usage()
+        };
+        match args.get(i + 1).filter(|v| !v.starts_with("--")) {
+            Some(v) => {
+                out.insert(name.to_owned(), v.clone());
+                i += 2;
+            }
+            None => {
+                out.insert(name.to_owned(), String::new());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn num(opts: &HashMap<String, String>, name: &str, default: Option<u64>) -> u64 {
+    match opts.get(name) {
+        Some(v) => v.parse().unwrap_or_else(|_| usage()),
+        None => default.unwrap_or_else(|| usage()),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else { usage() };
+    let opts = parse(&args[1..]);
+    let json = opts.contains_key("json");
+    match cmd.as_str() {
+        "fsync-probe" => probe::run_probe(num(&opts, "seconds", Some(2)) as f64),
+        "file" | "mem" => {
+            let clients = num(&opts, "clients", None) as usize;
+            let ops = num(&opts, "ops", None) as usize;
+            let op_bytes = num(&opts, "op-bytes", Some(64)) as usize;
+            let r = engine::run(cmd == "file", clients.max(1), ops.max(1), op_bytes);
+            r.print(json);
+        }
+        "okaywal" => {
+            let writers = num(&opts, "writers", None) as usize;
+            let ops = num(&opts, "ops", Some(20_000)) as usize;
+            okaywal_peer::run(writers.max(1), ops.max(1)).print(json);
+        }
+        _ => usage(),
+    }
+}
