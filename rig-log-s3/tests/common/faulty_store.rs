@@ -40,6 +40,8 @@ struct Faults {
     put_latency: Duration,
     /// Every PUT to `LOG/` keys stalls here while the gate is closed.
     stall: Option<Stall>,
+    /// When set, only PUTs to keys ending with this stall.
+    stall_only: Option<String>,
     log_puts: u64,
 }
 
@@ -78,9 +80,16 @@ impl FaultControl {
         self.faults().stall = Some(at);
         self.gate.send_replace(false);
     }
+    /// Only PUTs to keys ending with `suffix` stall (e.g. one batch's 16 hex digits).
+    pub(crate) fn stall_only(&self, suffix: &str) {
+        self.faults().stall_only = Some(suffix.into());
+    }
     /// Lets stalled PUTs go on.
     pub(crate) fn release(&self) {
-        self.faults().stall = None;
+        let mut f = self.faults();
+        f.stall = None;
+        f.stall_only = None;
+        drop(f);
         self.gate.send_replace(true);
     }
     /// How many log PUTs were attempted.
@@ -146,7 +155,12 @@ impl ObjectStore for FaultyStore {
                 && (f.fail_after_next > 0
                     || (f.fail_after_every > 0 && n.is_multiple_of(f.fail_after_every)));
             f.fail_after_next = f.fail_after_next.saturating_sub(u32::from(after));
-            (f.put_latency, f.stall, before, after)
+            let stall = f.stall.filter(|_| {
+                f.stall_only
+                    .as_ref()
+                    .is_none_or(|k| location.as_ref().ends_with(k.as_str()))
+            });
+            (f.put_latency, stall, before, after)
         };
         let mut gate = self.control.gate.subscribe();
         if !latency.is_zero() {
