@@ -61,6 +61,7 @@
 //!   linearizability checker for key-value histories.
 //! - [`sim`]: the deterministic simulation runner, `buggify!`, `sometimes!`, fault plans.
 //! - [`simfs`]: a simulated disk (`SimFs`) with crash, fsync, full-disk and bit-flip faults.
+//! - [`simnet`]: a simulated network (`SimNet`) with delays, resets, partitions and pauses.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -74,3 +75,4 @@ pub mod conformance;
 pub mod history;
 pub mod sim;
 pub mod simfs;
+pub mod simnet;
