@@ -55,6 +55,19 @@
 //! assert_eq!(na, Outcome::NotApplicable(Capability::Wipe));
 //! ```
 //!
+//! 4. **Run it on a simulated disk.** Have the factory open the log over a
+//!    [`simfs::SimFs`], return its controller from [`conformance::LogFactory::disk`] and
+//!    declare [`conformance::Capability::DiskFaults`]: the suite then also checks that a full
+//!    disk is never acknowledged and that a failed fsync poisons the log instead of being
+//!    retried. A crash ([`conformance::Restart::Crash`]) should call
+//!    [`simfs::SimFsController::crash`], which keeps, drops or tears every unsynced write.
+//! 5. **Simulate the engine over it.** [`sim::Simulation`] runs a body per seed on a paused,
+//!    single-threaded runtime; record calls in a [`history::History`], inject the seed's
+//!    [`sim::FaultPlan`], then run [`check::log::check_log`] and
+//!    [`check::linear::check_kv`]. A failing seed prints `RIG_SEED=... cargo test ...`.
+//!    rig-testkit's own `tests/sim_file_engine.rs` and `tests/common/file_log.rs` (a complete
+//!    one-file log that passes the suite from one macro line) are worked examples.
+//!
 //! # Crate map
 //! - [`conformance`]: the suite, its factory trait, capabilities and macro.
 //! - [`history`]: invoke/complete records with logical time; [`check`]: the log checker and the
