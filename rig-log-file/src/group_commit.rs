@@ -64,6 +64,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         .last()
         .cloned()
         .expect("recovery leaves an active segment");
+    // The segment a spare was last asked for: once per segment, when it is half full.
+    let mut asked_for = None;
     loop {
         let batches = {
             let mut q = shared.queue();
@@ -76,6 +78,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
             std::mem::take(&mut q.batches)
         };
         round(&shared, &mut active, batches);
+        if asked_for != Some(active.id) && active.state().end > active.capacity / 2 {
+            shared.preparer.request();
+            asked_for = Some(active.id);
+        }
     }
 }
 

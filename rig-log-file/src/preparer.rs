@@ -87,8 +87,22 @@ impl Preparer {
         }
     }
 
-    /// Takes the spare segment, waiting for it if needed, and asks for the next one. After an
-    /// error nothing is prepared ahead: the next call tries afresh (e.g. once disk space is freed).
+    /// Asks for a spare segment ahead of need (the writer does when its segment is half full),
+    /// so that preallocation I/O runs once per segment, in the background, and not at open.
+    pub(crate) fn request(&self) {
+        let mut slot = self.inner.slot.lock().expect("preparer lock");
+        if slot.ready.as_ref().is_some_and(Result::is_err) {
+            // A stale failure (e.g. a disk that was full): try afresh.
+            slot.ready = None;
+        }
+        if slot.ready.is_none() && !slot.requested {
+            slot.requested = true;
+            self.inner.cv.notify_all();
+        }
+    }
+
+    /// Takes the spare segment, waiting for it if needed. After an error nothing is prepared
+    /// ahead: the next call tries afresh (e.g. once disk space is freed).
     pub(crate) fn take(&self) -> Result<Arc<Segment>, Error> {
         let mut slot = self.inner.slot.lock().expect("preparer lock");
         if slot.ready.is_none() {
@@ -98,12 +112,7 @@ impl Preparer {
                 slot = self.inner.cv.wait(slot).expect("preparer lock");
             }
         }
-        let taken = slot.ready.take().expect("checked above");
-        if taken.is_ok() {
-            slot.requested = true;
-            self.inner.cv.notify_all();
-        }
-        taken
+        slot.ready.take().expect("checked above")
     }
 
     /// Gives a compacted segment file (already renamed to its free name) back for reuse.
