@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::error::ErrorBody;
-use super::http::{DoResponse, StatusResponse, UserPage, VerifyResponse};
+use super::http::{DoResponse, SnapshotResponse, StatusResponse, UserPage, VerifyResponse};
 use super::{CredentialId, HttpConn, User, UserUpdate};
 
 /// Why a client call failed, in terms of what to do next.
@@ -181,6 +181,12 @@ impl MetadataClient {
             .call(Method::POST, &path, Some(json!({ "secret": secret })))
             .await?;
         Ok(answer.valid)
+    }
+
+    /// Asks the service to snapshot its state now; returns the snapshot's version.
+    pub async fn snapshot(&self) -> Result<u64, ClientError> {
+        let answer: SnapshotResponse = self.call(Method::POST, "/snapshot", None).await?;
+        Ok(answer.version)
     }
 
     /// The service's version, log position, role and backend.

@@ -80,6 +80,13 @@ pub struct StatusResponse {
     pub users: usize,
 }
 
+/// The answer of `POST /snapshot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotResponse {
+    /// The version the snapshot was taken at; the log may drop entries at or below it.
+    pub version: u64,
+}
+
 #[derive(Debug, Deserialize)]
 struct PageQuery {
     after: Option<String>,
@@ -94,6 +101,7 @@ pub fn router<L: Log>(rig: Rig<MetadataService, L>) -> Router {
         .route("/users/{id}", get(get_user::<L>))
         .route("/users/{id}/credentials/verify", post(verify::<L>))
         .route("/status", get(status::<L>))
+        .route("/snapshot", post(snapshot::<L>))
         .with_state(rig)
 }
 
@@ -186,4 +194,12 @@ async fn status<L: Log>(State(rig): State<Rig<MetadataService, L>>) -> Json<Stat
         backend: s.backend.to_owned(),
         users,
     })
+}
+
+async fn snapshot<L: Log>(
+    State(rig): State<Rig<MetadataService, L>>,
+) -> Result<Json<SnapshotResponse>, ApiError> {
+    let version = rig.snapshot_now().await?;
+    tracing::info!(version, "snapshot taken on request");
+    Ok(Json(SnapshotResponse { version }))
 }

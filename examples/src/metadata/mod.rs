@@ -3,7 +3,7 @@
 //!
 //! - [`MetadataService`] is the state machine ([`rig_core::Service`]).
 //! - [`http::router`] serves it: `POST /do` for every write, `GET /users/{id}`, `GET /users`,
-//!   `POST /users/{id}/credentials/verify`, `GET /status`.
+//!   `POST /users/{id}/credentials/verify`, `GET /status`, `POST /snapshot`.
 //! - [`MetadataClient`] calls it from Rust; [`server`] runs it (the `metadata` binary).
 //!
 //! ```
