@@ -14,7 +14,7 @@ fn a_probe_that_never_fires_fails_the_simulation() {
         "rig-testkit",
         "a_probe_that_never_fires_fails_the_simulation",
     )
-    .seeds(5)
+    .fixed_seeds(&[0, 1, 2, 3, 4])
     .run(|_ctx| async { sometimes!(false, "never true") });
 }
 
@@ -25,7 +25,7 @@ fn an_expected_probe_that_is_never_reached_fails_the_simulation() {
         "rig-testkit",
         "an_expected_probe_that_is_never_reached_fails",
     )
-    .seeds(2)
+    .fixed_seeds(&[0, 1])
     .expect_probes(&["unreachable probe"])
     .run(|_ctx| async {});
 }
@@ -34,7 +34,7 @@ fn an_expected_probe_that_is_never_reached_fails_the_simulation() {
 #[should_panic(expected = "broken at seed 3")]
 fn a_failing_seed_fails_the_test() {
     Simulation::new("rig-testkit", "a_failing_seed_fails_the_test")
-        .seeds(10)
+        .fixed_seeds(&(0..10).collect::<Vec<_>>())
         .run(|ctx| async move { assert_ne!(ctx.seed, 3, "broken at seed {}", ctx.seed) });
 }
 
@@ -46,7 +46,7 @@ fn buggify_fires_only_inside_a_simulation() {
     );
     let fired = AtomicU64::new(0);
     Simulation::new("rig-testkit", "buggify_fires_only_inside_a_simulation")
-        .seeds(40)
+        .fixed_seeds(&(0..40).collect::<Vec<_>>())
         .run(|_ctx| async {
             for _ in 0..100 {
                 if buggify!() {
@@ -62,7 +62,7 @@ fn buggify_fires_only_inside_a_simulation() {
 #[test]
 fn paused_time_makes_sleeps_free_and_counts_them() {
     let report = Simulation::new("rig-testkit", "paused_time_makes_sleeps_free")
-        .seeds(3)
+        .fixed_seeds(&[0, 1, 2])
         .run(|_ctx| async {
             tokio::time::sleep(Duration::from_secs(3600)).await;
         });

@@ -67,6 +67,7 @@ pub struct Simulation {
     default_seeds: u64,
     fixed: Option<Vec<u64>>,
     expected_probes: Vec<&'static str>,
+    coverage: bool,
 }
 
 impl Simulation {
@@ -78,6 +79,7 @@ impl Simulation {
             default_seeds: 20,
             fixed: None,
             expected_probes: Vec::new(),
+            coverage: true,
         }
     }
 
@@ -87,9 +89,15 @@ impl Simulation {
         self
     }
 
-    /// Runs exactly these seeds, ignoring the environment (and skipping the coverage check).
+    /// Runs exactly these seeds, ignoring the environment.
     pub fn fixed_seeds(mut self, seeds: &[u64]) -> Self {
         self.fixed = Some(seeds.to_vec());
+        self
+    }
+
+    /// Skips the coverage check (for runs too few to fire every probe).
+    pub fn without_coverage(mut self) -> Self {
+        self.coverage = false;
         self
     }
 
@@ -99,10 +107,10 @@ impl Simulation {
         self
     }
 
-    /// The seeds this simulation runs, and whether coverage is skipped (a replay or fixed seeds).
+    /// The seeds this simulation runs, and whether it is a single-seed replay (no coverage check).
     fn seed_list(&self) -> (Vec<u64>, bool) {
         if let Some(fixed) = &self.fixed {
-            return (fixed.clone(), true);
+            return (fixed.clone(), false);
         }
         let env = |name| {
             std::env::var(name)
@@ -130,7 +138,7 @@ impl Simulation {
         F: Fn(SimCtx) -> Fut,
         Fut: Future<Output = ()>,
     {
-        let (seeds, skip_coverage) = self.seed_list();
+        let (seeds, replay) = self.seed_list();
         probes::reset_probes();
         let mut report = SimReport {
             runs: Vec::new(),
@@ -159,7 +167,7 @@ impl Simulation {
             seeds.len(),
             report.simulated
         );
-        if !skip_coverage {
+        if self.coverage && !replay {
             self.check_probes(seeds.len());
         }
         report
