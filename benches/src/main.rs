@@ -5,6 +5,7 @@
 //! rig-bench file    --clients C --ops N --op-bytes B [--json]
 //! rig-bench mem     --clients C --ops N [--op-bytes B] [--json]
 //! rig-bench okaywal --writers W [--ops N] [--json]
+//! rig-bench recovery [--mb M] [--op-bytes B]
 //! ```
 //! Every figure is meant to be read as a ratio to the baseline measured in the same run: the
 //! disk and CPU are shared and noisy.
@@ -14,13 +15,14 @@
 mod engine;
 mod okaywal_peer;
 mod probe;
+mod recovery;
 mod report;
 
 use std::collections::HashMap;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]"
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]"
     );
     std::process::exit(2)
 }
@@ -73,6 +75,10 @@ fn main() {
             let ops = num(&opts, "ops", Some(20_000)) as usize;
             okaywal_peer::run(writers.max(1), ops.max(1)).print(json);
         }
+        "recovery" => recovery::run(
+            num(&opts, "mb", Some(512)),
+            num(&opts, "op-bytes", Some(1024)) as usize,
+        ),
         _ => usage(),
     }
 }

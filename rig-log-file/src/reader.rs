@@ -29,9 +29,13 @@ pub(crate) fn read_range(shared: &Shared, from: u64, max: usize) -> Result<Vec<L
         if next > last {
             break;
         }
-        let st = seg.snapshot();
-        match st.first {
-            Some(f) if st.last >= next => {
+        // Copy what this read needs under the lock (not the whole index).
+        let (first, seg_last, end, (v, offset)) = {
+            let st = seg.state();
+            (st.first, st.last, st.end, st.seek(next))
+        };
+        match first {
+            Some(f) if seg_last >= next => {
                 if f > next {
                     return Err(Error::corrupt(
                         seg.at(0),
@@ -41,8 +45,7 @@ pub(crate) fn read_range(shared: &Shared, from: u64, max: usize) -> Result<Vec<L
             }
             _ => continue,
         }
-        let (v, offset) = st.seek(next);
-        read_segment(&seg, v, offset, st.end, next, last, &mut out)?;
+        read_segment(&seg, v, offset, end, next, last, &mut out)?;
     }
     let want = last - from + 1;
     if (out.len() as u64) < want {

@@ -40,7 +40,6 @@ type Problem = (u64, String);
 
 struct Scanned {
     seg: Arc<Segment>,
-    buf: Vec<u8>,
     problem: Option<Problem>,
 }
 
@@ -85,8 +84,10 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path) -> Result<Recovered> {
     }
     ids.sort_unstable();
     let mut scanned = Vec::with_capacity(ids.len());
+    // One buffer for every segment: a segment is read whole, and only one is held at a time.
+    let mut buf = Vec::new();
     for id in ids {
-        scanned.push(scan(fs, dir, id)?);
+        scanned.push(scan(fs, dir, id, &mut buf)?);
     }
     let last_with_data = scanned
         .iter()
@@ -97,7 +98,7 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path) -> Result<Recovered> {
             if Some(i) != last_with_data {
                 return Err(Error::corrupt(s.seg.at(*offset), reason.clone()));
             }
-            repair_tail(s, *offset, reason)?;
+            repair_tail(s, *offset, reason, &mut buf)?;
         }
         let st = s.seg.snapshot();
         if let Some(first) = st.first {
@@ -150,7 +151,7 @@ pub(crate) fn recover(fs: &dyn Fs, dir: &Path) -> Result<Recovered> {
 }
 
 /// Reads and verifies one segment, stopping at the first record that does not verify.
-fn scan(fs: &dyn Fs, dir: &Path, id: u64) -> Result<Scanned> {
+fn scan(fs: &dyn Fs, dir: &Path, id: u64, buf: &mut Vec<u8>) -> Result<Scanned> {
     let path = dir.join(segment::file_name(id));
     let file = fs
         .open(&path, false)
@@ -158,10 +159,11 @@ fn scan(fs: &dyn Fs, dir: &Path, id: u64) -> Result<Scanned> {
     let len = file
         .len()
         .map_err(|e| io_err(ctx("reading the length of", &path), e))?;
-    let mut buf = vec![0u8; len as usize];
-    file.read_exact_at(&mut buf, 0)
+    buf.resize(len as usize, 0);
+    file.read_exact_at(buf, 0)
         .map_err(|e| io_err(ctx("reading", &path), e))?;
-    segment::check_header(&buf, id, &path)?;
+    let buf = &buf[..];
+    segment::check_header(buf, id, &path)?;
     let seg = Arc::new(Segment::new(
         id,
         path,
@@ -211,7 +213,7 @@ fn scan(fs: &dyn Fs, dir: &Path, id: u64) -> Result<Scanned> {
         }
     }
     *seg.state() = st;
-    Ok(Scanned { seg, buf, problem })
+    Ok(Scanned { seg, problem })
 }
 
 /// The offset of the first verifying record starting after `from`, if any.
@@ -230,15 +232,19 @@ fn next_valid_record(buf: &[u8], salt: u64, from: usize) -> Option<usize> {
 }
 
 /// Zeroes a torn tail at `offset` of the last segment, unless a verifying record follows it.
-fn repair_tail(s: &Scanned, offset: u64, reason: &str) -> Result<()> {
-    if let Some(q) = next_valid_record(&s.buf, s.seg.salt, offset as usize + 1) {
+fn repair_tail(s: &Scanned, offset: u64, reason: &str, buf: &mut Vec<u8>) -> Result<()> {
+    buf.resize(s.seg.capacity as usize, 0);
+    s.seg
+        .file
+        .read_exact_at(buf, 0)
+        .map_err(|e| io_err(ctx("reading", &s.seg.path), e))?;
+    if let Some(q) = next_valid_record(buf, s.seg.salt, offset as usize + 1) {
         return Err(Error::corrupt(
             s.seg.at(offset),
             format!("{reason}, and a valid record follows at offset {q}: not a torn tail"),
         ));
     }
-    let end = s
-        .buf
+    let end = buf
         .iter()
         .rposition(|b| *b != 0)
         .map_or(offset, |i| i as u64 + 1)

@@ -43,8 +43,8 @@ fn appends_read_back_in_order_across_segments_and_reopen() {
             })
             .count();
         assert!(
-            segments > 3,
-            "600 records over 8 KiB segments use several segments, saw {segments}"
+            segments >= 3,
+            "600 records of about 31 bytes need three 8 KiB segments, saw {segments}"
         );
         log.close().await.unwrap();
         assert!(matches!(log.read(1, 1).await, Err(Error::Closed)));
