@@ -208,3 +208,21 @@ async fn unavailable_fails_the_batch_and_leaves_no_gap() {
     assert_eq!(rig.execute(set("b", "2")).await.unwrap().version, 2);
     assert!(!rig.state().await.map.contains_key("c"));
 }
+
+/// Regression (found by rig-testkit's simulation, seed 126): an op queued behind a rejected op on
+/// the same key used to stay queued until an unrelated event woke the engine.
+#[tokio::test]
+async fn an_op_behind_a_rejected_op_on_the_same_key_runs() {
+    let rig = Rig::open(Kv::default(), MemLog::new()).await.unwrap();
+    let (b, c) = (rig.clone(), rig.clone());
+    // On the current-thread runtime both requests reach the engine in one round.
+    let rejected = tokio::spawn(async move { b.execute(set("k", "")).await });
+    let behind = tokio::spawn(async move { c.execute(set("k", "2")).await });
+    assert!(rejected.await.unwrap().is_err());
+    let done = tokio::time::timeout(std::time::Duration::from_secs(10), behind)
+        .await
+        .expect("the op behind the rejected one was stranded")
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.version, 1);
+}

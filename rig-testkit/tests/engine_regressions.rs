@@ -12,7 +12,6 @@ use rig_core::{MemLog, Rig};
 /// queue until some unrelated event (another command, a batch completion) wakes the engine.
 /// With no further traffic it waits forever.
 #[tokio::test(start_paused = true)]
-#[ignore = "rig-core engine bug: an op queued behind a rejected op on the same key is stranded"]
 async fn op_behind_a_rejected_op_on_the_same_key_runs() {
     let rig = Rig::open(Kv::default(), MemLog::new()).await.unwrap();
     let (a, b) = (rig.clone(), rig.clone());

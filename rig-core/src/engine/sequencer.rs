@@ -194,6 +194,15 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                 return Box::pin(self.admit()).await;
             }
         }
+        // An op answered without being appended (rejected, or a retry answered from the client
+        // table) frees the resources it reserved in this round: ops queued behind it get
+        // another round at once instead of waiting for an unrelated event.
+        while self.admit_round().await && !self.waiting.is_empty() {}
+    }
+
+    /// One admission pass; returns true when some op was answered without being appended.
+    async fn admit_round(&mut self) -> bool {
+        let mut answered = false;
         let ok = admissible(&self.in_flight, self.waiting.iter().map(|p| &p.resources));
         let mut keep = VecDeque::new();
         let mut groups: Vec<(Durability, Vec<Pending<S::Output>>)> = Vec::new();
@@ -210,16 +219,19 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                         let _ = pending
                             .reply
                             .send(decode_cached(last.version, &last.output));
+                        answered = true;
                         continue;
                     }
                     Seen::Stale { latest } => {
                         let _ = pending.reply.send(Err(stale(c.client, c.seq, latest)));
+                        answered = true;
                         continue;
                     }
                 }
             }
             if let Err(rejection) = service.validate(&pending.op).await {
                 let _ = pending.reply.send(Err(Error::Rejected(rejection)));
+                answered = true;
                 continue;
             }
             self.in_flight.acquire(&pending.resources);
@@ -239,6 +251,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
             self.batches
                 .push_back(async move { (batch, append.await) }.boxed());
         }
+        answered
     }
 
     async fn complete(&mut self, batch: Vec<Pending<S::Output>>, result: Result<u64>) {
