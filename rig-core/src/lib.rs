@@ -77,6 +77,7 @@ mod engine;
 mod error;
 mod log;
 mod mem_log;
+pub mod net;
 mod operation;
 pub mod seams;
 mod service;
