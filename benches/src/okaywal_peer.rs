@@ -12,8 +12,9 @@ const ENTRY: usize = 64;
 
 pub(crate) fn run(writers: usize, ops: usize) -> Report {
     let dir = tempfile::tempdir().expect("temp dir");
-    let ceiling = probe::ceiling(dir.path(), writers, 2.0);
+    // Setup (okaywal preallocates its segment) before the ceiling and the run, as for rig.
     let wal = WriteAheadLog::recover(dir.path().join("wal"), LogVoid).expect("open okaywal");
+    let ceiling = probe::ceiling(dir.path(), writers, 2.0);
     let entry = [0x5au8; ENTRY];
     let started = Instant::now();
     let latencies: Vec<Duration> = std::thread::scope(|s| {

@@ -204,16 +204,22 @@ impl FileLog {
 
     /// Stops the writer (after it drained the queue), the preparer, and releases the lock.
     fn shut_down(&self) {
-        self.shared.queue().closing = true;
-        self.shared.queue_cv.notify_all();
-        if let Some(w) = self.writer.lock().expect("writer handle lock").take() {
-            // A panicked writer dropped its waiters' senders: they already saw `Closed`.
-            let _ = w.join();
-        }
-        self.shared.preparer.stop();
-        self.shared.committed.poison(Error::Closed);
-        self.shared.lock.lock().expect("lock file lock").take();
+        let writer = self.writer.lock().expect("writer handle lock").take();
+        shut_down(&self.shared, writer);
     }
+}
+
+/// Blocking: waits for the writer to drain the queue and for a preparation in progress.
+fn shut_down(shared: &Shared, writer: Option<JoinHandle<()>>) {
+    shared.queue().closing = true;
+    shared.queue_cv.notify_all();
+    if let Some(w) = writer {
+        // A panicked writer dropped its waiters' senders: they already saw `Closed`.
+        let _ = w.join();
+    }
+    shared.preparer.stop();
+    shared.committed.poison(Error::Closed);
+    shared.lock.lock().expect("lock file lock").take();
 }
 
 impl Drop for FileLog {
@@ -286,20 +292,13 @@ impl Log for FileLog {
         }
         let shared = self.shared.clone();
         let writer = self.writer.lock().expect("writer handle lock").take();
-        tokio::task::spawn_blocking(move || {
-            shared.queue().closing = true;
-            shared.queue_cv.notify_all();
-            if let Some(w) = writer {
-                let _ = w.join();
-            }
-        })
-        .await
-        .map_err(|e| Error::Backend {
-            backend: BACKEND,
-            context: "closing".into(),
-            source: Arc::new(e),
-        })?;
-        self.shut_down();
+        tokio::task::spawn_blocking(move || shut_down(&shared, writer))
+            .await
+            .map_err(|e| Error::Backend {
+                backend: BACKEND,
+                context: "closing".into(),
+                source: Arc::new(e),
+            })?;
         tracing::info!(dir = %self.shared.dir.display(), "file log closed");
         Ok(())
     }
