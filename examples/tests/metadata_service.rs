@@ -170,3 +170,17 @@ async fn durability_and_resources_follow_the_seed() {
     assert!(!a1.overlaps(&b), "ops on different users batch");
     assert_eq!(s.resources(&Operation::new("x", "{")).await, Resources::All);
 }
+
+#[tokio::test]
+async fn apply_replays_what_an_older_build_accepted_but_never_a_contradiction() {
+    let mut s = MetadataService::default();
+    // An email today's validate refuses, logged by a (hypothetical) laxer build: replay keeps it.
+    let old = json!({"id": "old", "name": "Old", "email": "no-at-sign"});
+    let op = Operation::json("user_create", &old).unwrap();
+    assert_eq!(rejection(&s, op.clone()).await, "invalid_email");
+    s.apply(1, &op).await.expect("replay of an accepted op");
+    assert_eq!(s.user("old").unwrap().email, "no-at-sign");
+    // A second create of the same id contradicts the state: the engine must stop, not diverge.
+    assert!(s.apply(2, &op).await.is_err());
+    assert_eq!(s.version().await, 1);
+}

@@ -171,10 +171,15 @@ impl Service for MetadataService {
     }
 
     async fn apply(&mut self, version: u64, op: &Operation) -> Result<Value, ServiceError> {
+        // Only what apply itself relies on is re-checked here (the user exists, or not yet).
+        // Format rules (ids, emails) live in validate alone, so a later, stricter build still
+        // replays logs an older build accepted.
         let op = MetadataOp::from_operation(op).map_err(|e| broken(version, e))?;
-        self.check(&op).map_err(|e| broken(version, e))?;
         let output = match op {
             MetadataOp::UserCreate(user) => {
+                if self.users.contains_key(&user.id) {
+                    return Err(broken(version, format!("user {} exists", user.id)));
+                }
                 let out = json!(user);
                 let credentials = BTreeMap::new();
                 self.users
