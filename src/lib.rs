@@ -10,7 +10,12 @@
 //! assert_eq!(op.method, "incr");
 //! ```
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
 pub use rig_core::*;
 
@@ -21,3 +26,8 @@ pub use rig_log_file as file;
 /// The log and snapshots in S3 or any S3-compatible store, fenced against two writers (feature `s3`).
 #[cfg(feature = "s3")]
 pub use rig_log_s3 as s3;
+
+/// A primary and replicas with two-phase commit, semi-sync fallback and manual failover
+/// (feature `2pc`).
+#[cfg(feature = "2pc")]
+pub use rig_repl_2pc as repl_2pc;

@@ -1,0 +1,98 @@
+//! rig's primary/replica log: one primary takes writes and runs every batch through a two-phase
+//! commit on its replica(s), over an authenticated link (the seed's first Rig, OrigoDB's model).
+//!
+//! # Quick start
+//! ```
+//! use rig_core::net::handshake::HandshakeConfig;
+//! use rig_core::{Durability, Log, Operation, Role};
+//! use rig_log_file::{FileLog, FileLogOptions};
+//! use rig_repl_2pc::{Config, ReplLog, StartAs};
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let file = |name: &str| FileLog::open(dir.path().join(name), FileLogOptions::default());
+//! let hs = |node: &str| HandshakeConfig::new("orders", [1, 2], node, b"psk".to_vec());
+//!
+//! let replica = ReplLog::open(file("b")?, Config::new("127.0.0.1:0", StartAs::Replica, hs("b"))).await?;
+//! let to = vec![replica.local_addr().to_string()];
+//! let primary = ReplLog::open(file("a")?, Config::new("127.0.0.1:0", StartAs::Primary { replicas: to }, hs("a"))).await?;
+//!
+//! // Acknowledged once durable on both nodes.
+//! let v = primary.append(vec![Operation::new("set", "x=1")], Durability::Replicated).await?;
+//! assert_eq!(v, 1);
+//! // The replica serves reads and redirects writes.
+//! replica.wait_committed(0).await?;
+//! assert_eq!(replica.read(1, 10).await?[0].op.data, "x=1");
+//! assert!(matches!(replica.role(), Role::Follower { leader: Some(_) }));
+//! # primary.close().await?; replica.close().await?;
+//! # Ok::<(), rig_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Protocol
+//! Each node keeps its own durable local log (a [`rig_log_file::FileLog`]) of records: `Prepare`
+//! (version, op), `Commit` (through a version), `Rollback` (from a version) and `Epoch`.
+//! Replaying them rebuilds the replicated log. A round, for every batch of appends queued
+//! together:
+//! 1. **prepare locally**: the primary writes the `Prepare` records (fsync);
+//! 2. **prepare on the replicas**: each writes them (fsync) and answers `Prepared`;
+//! 3. **commit locally**: the primary writes `Commit` (fsync). Until here the round can be
+//!    rolled back (`Rollback` record and message); from here on there is no turning back;
+//! 4. **commit on the replicas**: `Commit` is sent (and repeated in the next `Prepare`);
+//! 5. **acknowledge**.
+//!
+//! Every message carries the sender's epoch. Links (rig-core's [`rig_core::net`]) are
+//! authenticated by group id, group tokens and a pre-shared key; a peer failing the handshake is
+//! logged and gets nothing. Replicas reject writes with `NotLeader { leader }` and serve reads.
+//!
+//! **Start-up sync.** On every new link the primary sends `Sync` with its commit point. The
+//! replica rolls back its prepared-but-uncommitted entries (they were never acknowledged unless
+//! the primary committed them, and then it ships them again) and fetches what it misses with
+//! `Fetch`/`Entries`. A restarted primary rolls back its own uncommitted tail first.
+//!
+//! # Failure policy
+//! - [`Policy::Strict`]: no acknowledgment without every replica. After the timeout the round is
+//!   rolled back and the waiters get `Unavailable` (no replica saw it) or `OutcomeUnknown` (a
+//!   replica may hold it prepared, and would commit it if promoted).
+//! - [`Policy::SemiSync`]: after the timeout the primary commits alone, marks the replica
+//!   lagging ([`Mode::Degraded`]), streams the backlog, and waits for it again once it has
+//!   caught up. [`ReplLog::status`] reports the mode and each replica's lag.
+//!
+//! # Failover (manual)
+//! 1. Make sure the old primary is down or cut off (it cannot commit without its replica
+//!    under `Strict`).
+//! 2. Call [`ReplLog::promote`] on the replica with the addresses of the nodes that will be its
+//!    replicas. It bumps the epoch, commits everything it holds (a prepared entry may have been
+//!    acknowledged), and starts taking writes.
+//! 3. Restart the old primary as a replica ([`StartAs::Replica`]). The new primary syncs it: its
+//!    unacknowledged tail is rolled back and it catches up.
+//!
+//! An old primary that comes back *as a primary* is fenced: replicas of the new epoch answer its
+//! prepares with `Fenced`, and it fails its waiters with [`rig_core::Error::Fenced`] and refuses
+//! writes from then on. Under `SemiSync`, ops a primary committed alone while its replica lagged
+//! are lost if that replica is promoted; the old primary then refuses to follow (its commit
+//! point is ahead of the new primary's) and must be wiped before it rejoins.
+//!
+//! # Limits
+//! Entries are held in memory and the local log is not compacted (snapshots are stored);
+//! a replica too far behind is caught up entry by entry, never from a snapshot. Links are
+//! authenticated, not encrypted (no TLS).
+#![forbid(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
+
+mod config;
+mod node;
+mod primary;
+mod proto;
+mod repl_log;
+mod replica;
+mod state;
+mod store;
+
+pub use config::{Config, Mode, Policy, ReplicaStatus, StartAs, Status};
+pub use repl_log::ReplLog;

@@ -1,0 +1,193 @@
+//! [`Node`]: what a node's tasks share: the store, the role, and inbound link handling.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rig_core::net::handshake::accept;
+use rig_core::seams::Listener;
+use rig_core::{Error, Operation, Result};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, Mode, ReplicaStatus, Status};
+use crate::proto::Msg;
+use crate::replica::on_message;
+use crate::store::Store;
+
+/// One `append` call on its way to the primary's driver.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    pub(crate) first: u64,
+    pub(crate) ops: Vec<Operation>,
+    pub(crate) done: oneshot::Sender<Result<u64>>,
+}
+
+/// Who this node is right now.
+#[derive(Debug)]
+pub(crate) enum RoleState {
+    /// Taking writes: `next` is the next version to assign, `tx` feeds the driver.
+    Primary {
+        next: u64,
+        tx: mpsc::UnboundedSender<Batch>,
+    },
+    /// Following `primary` (once one announced itself).
+    Replica { primary: Option<String> },
+    /// Stopped: fenced by a newer primary, poisoned by a failed write, or closed.
+    Stopped(Error),
+}
+
+/// State shared by a node's handle and tasks.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) store: Arc<Store>,
+    pub(crate) config: Config,
+    /// The address replicas learn for redirects.
+    pub(crate) advertise: String,
+    role: Mutex<RoleState>,
+    /// The primary's view of its replicas, for `status()`.
+    pub(crate) replicas: Mutex<Vec<ReplicaStatus>>,
+    /// Serializes inbound message handling with promotion.
+    pub(crate) inbound: tokio::sync::Mutex<()>,
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Node {
+    pub(crate) fn new(store: Arc<Store>, config: Config, advertise: String) -> Self {
+        Self {
+            store,
+            config,
+            advertise,
+            role: Mutex::new(RoleState::Replica { primary: None }),
+            replicas: Mutex::new(Vec::new()),
+            inbound: tokio::sync::Mutex::new(()),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn role(&self) -> MutexGuard<'_, RoleState> {
+        self.role.lock().expect("2pc role lock")
+    }
+
+    /// Stops the node with `error`: appends fail with it from now on, waiters on the commit
+    /// point too (readers keep reading what was committed).
+    pub(crate) fn stop(&self, error: Error) {
+        let mut role = self.role();
+        if !matches!(*role, RoleState::Stopped(_)) {
+            *role = RoleState::Stopped(error.clone());
+        }
+        drop(role);
+        self.store.committed().poison(error);
+    }
+
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = tokio::spawn(task);
+        self.tasks.lock().expect("2pc tasks lock").push(handle);
+    }
+
+    pub(crate) fn status(&self) -> Status {
+        let (mode, replicas) = match &*self.role() {
+            RoleState::Primary { .. } => {
+                let replicas = self.replicas.lock().expect("2pc status lock").clone();
+                let mode = if replicas.iter().any(|r| r.lagging) {
+                    Mode::Degraded
+                } else {
+                    Mode::Sync
+                };
+                (mode, replicas)
+            }
+            RoleState::Replica { .. } => (Mode::Replica, Vec::new()),
+            RoleState::Stopped(_) => (Mode::Fenced, Vec::new()),
+        };
+        let state = self.store.state();
+        Status {
+            mode,
+            epoch: state.epoch(),
+            committed: state.committed(),
+            replicas,
+        }
+    }
+}
+
+/// Accepts replication links for the node's lifetime.
+pub(crate) async fn listen(node: Arc<Node>, mut listener: Box<dyn Listener>) {
+    loop {
+        let (conn, from) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "replication listener accept failed");
+                node.config
+                    .clock
+                    .sleep(std::time::Duration::from_millis(50))
+                    .await;
+                continue;
+            }
+        };
+        let node2 = Arc::clone(&node);
+        node.spawn(async move { serve(node2, conn, from).await });
+    }
+}
+
+/// One inbound link: handshake, then messages in order, each answered on the same link.
+async fn serve(node: Arc<Node>, conn: Box<dyn rig_core::seams::Connection>, from: String) {
+    let Ok((peer, mut link)) = accept(conn, &node.config.handshake, &*node.config.rand).await
+    else {
+        return; // refused and logged by the handshake
+    };
+    loop {
+        let frame = match link.recv().await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::debug!(peer = %peer.node_id, %from, error = %e, "replication link closed");
+                return;
+            }
+        };
+        let msg = match Msg::decode(&frame) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(peer = %peer.node_id, %from, error = %e, "malformed message; dropping the link");
+                return;
+            }
+        };
+        for reply in handle(&node, msg).await {
+            if link.send(&reply.encode()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Handles one inbound message according to the node's role.
+async fn handle(node: &Node, msg: Msg) -> Vec<Msg> {
+    let _one_at_a_time = node.inbound.lock().await;
+    let my_epoch = node.store.state().epoch();
+    let is_replica = match &*node.role() {
+        RoleState::Replica { .. } => true,
+        RoleState::Primary { .. } => false,
+        RoleState::Stopped(_) => return Vec::new(),
+    };
+    if !is_replica {
+        if msg.epoch() > my_epoch {
+            // A primary of a newer epoch exists: this node was demoted.
+            node.stop(fenced(msg.epoch()));
+            return Vec::new();
+        }
+        return vec![Msg::Fenced { epoch: my_epoch }];
+    }
+    let decision = on_message(&node.store.state(), msg);
+    if let Err(e) = node.store.persist(decision.records).await {
+        tracing::error!(error = %e, "replica failed to persist; stopping");
+        node.stop(e);
+        return Vec::new();
+    }
+    if let Some(primary) = decision.primary {
+        if let RoleState::Replica { primary: p } = &mut *node.role() {
+            *p = Some(primary);
+        }
+    }
+    decision.replies
+}
+
+pub(crate) fn fenced(epoch: u64) -> Error {
+    Error::Fenced {
+        reason: format!("a primary of epoch {epoch} took over"),
+    }
+}

@@ -1,0 +1,394 @@
+//! The primary's driver: one task that runs the rounds (prepare locally, prepare on the replicas,
+//! commit locally, commit on the replicas, acknowledge) and catches lagging replicas up.
+//!
+//! Every `append` queued while a round runs joins the next round, so one round (two local
+//! fsyncs, one replica fsync, one round trip) covers many operations.
+
+use std::sync::Arc;
+
+use rig_core::net::peer::{Peer, PeerEvent, PeerOptions};
+use rig_core::{Error, Result};
+use tokio::sync::mpsc;
+
+use crate::config::{Policy, ReplicaStatus};
+use crate::node::{fenced, Batch, Node, RoleState};
+use crate::proto::{Msg, MAX_ENTRIES};
+use crate::state::Record;
+
+/// The most operations one round carries.
+const MAX_ROUND_OPS: usize = 4096;
+
+#[derive(Debug)]
+struct Replica {
+    addr: String,
+    peer: Peer,
+    connected: bool,
+    last: Option<u64>,
+    lagging: bool,
+}
+
+/// The round in flight, as replica events see it.
+struct Round {
+    first: u64,
+    last: u64,
+    prepare: bytes::Bytes,
+    sent: Vec<bool>,
+    acked: Vec<bool>,
+}
+
+pub(crate) struct Driver {
+    node: Arc<Node>,
+    replicas: Vec<Replica>,
+    events: mpsc::Receiver<(usize, PeerEvent)>,
+    batches: mpsc::UnboundedReceiver<Batch>,
+    fenced_by: Option<u64>,
+}
+
+impl Driver {
+    /// Starts the links to `addrs` and returns the driver to run.
+    pub(crate) fn new(
+        node: Arc<Node>,
+        addrs: &[String],
+        batches: mpsc::UnboundedReceiver<Batch>,
+    ) -> Self {
+        let (etx, events) = mpsc::channel(4096);
+        let cfg = &node.config;
+        let replicas = addrs
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| {
+                let (peer, mut rx) = Peer::spawn(
+                    Arc::clone(&cfg.transport),
+                    addr.clone(),
+                    cfg.handshake.clone(),
+                    Arc::clone(&cfg.clock),
+                    Arc::clone(&cfg.rand),
+                    PeerOptions::default(),
+                );
+                let etx = etx.clone();
+                node.spawn(async move {
+                    while let Some(ev) = rx.recv().await {
+                        if etx.send((i, ev)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                Replica {
+                    addr: addr.clone(),
+                    peer,
+                    connected: false,
+                    last: None,
+                    lagging: false,
+                }
+            })
+            .collect();
+        let d = Self {
+            node,
+            replicas,
+            events,
+            batches,
+            fenced_by: None,
+        };
+        d.publish();
+        d
+    }
+
+    fn epoch(&self) -> u64 {
+        self.node.store.state().epoch()
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            tokio::select! {
+                biased;
+                Some((i, ev)) = self.events.recv() => self.on_event(i, ev, None),
+                batch = self.batches.recv() => {
+                    let Some(batch) = batch else { return };
+                    let mut round = vec![batch];
+                    let mut n = round[0].ops.len();
+                    while n < MAX_ROUND_OPS {
+                        let Ok(b) = self.batches.try_recv() else { break };
+                        n += b.ops.len();
+                        round.push(b);
+                    }
+                    if let Err(e) = self.round(round).await {
+                        self.fail_queued(e);
+                    }
+                }
+            }
+            if let Some(epoch) = self.fenced_by {
+                tracing::warn!(epoch, "this primary was fenced by a newer one");
+                self.node.stop(fenced(epoch));
+                self.fail_queued(fenced(epoch));
+                return;
+            }
+            self.publish();
+        }
+    }
+
+    /// One round. On error, the round's batches were failed already and the caller fails every
+    /// batch queued behind it.
+    async fn round(&mut self, batches: Vec<Batch>) -> Result<(), Error> {
+        let first = batches[0].first;
+        let ops: Vec<_> = batches.iter().flat_map(|b| b.ops.iter().cloned()).collect();
+        let last = first + ops.len() as u64 - 1;
+        let epoch = self.epoch();
+        let committed = self.node.store.committed().get();
+        // 1. Prepare locally.
+        let records = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| Record::Prepare {
+                version: first + i as u64,
+                op: op.clone(),
+            })
+            .collect();
+        if let Err(e) = self.node.store.persist(records).await {
+            return Err(self.fatal(batches, e));
+        }
+        // 2. Prepare on the replicas that hold everything before `first`.
+        let prepare = Msg::Prepare {
+            epoch,
+            first,
+            ops,
+            committed,
+        }
+        .encode();
+        let n = self.replicas.len();
+        let mut round = Round {
+            first,
+            last,
+            prepare,
+            sent: vec![false; n],
+            acked: vec![false; n],
+        };
+        for i in 0..n {
+            self.offer(i, &mut round);
+        }
+        let timeout = self.node.config.policy.timeout();
+        let clock = Arc::clone(&self.node.config.clock);
+        let sleep = clock.sleep(timeout);
+        tokio::pin!(sleep);
+        let timed_out = loop {
+            if self.fenced_by.is_some() {
+                let e = fenced(self.fenced_by.unwrap_or_default());
+                return Err(self.rollback(batches, &round, e).await);
+            }
+            let waiting = (0..n).any(|i| self.required(i) && !round.acked[i]);
+            if !waiting {
+                break false;
+            }
+            tokio::select! {
+                biased;
+                Some((i, ev)) = self.events.recv() => self.on_event(i, ev, Some(&mut round)),
+                _ = &mut sleep => break true,
+            }
+        };
+        if timed_out {
+            let silent: Vec<usize> = (0..n)
+                .filter(|&i| self.required(i) && !round.acked[i])
+                .collect();
+            match self.node.config.policy {
+                Policy::Strict { .. } => {
+                    let who = silent.iter().map(|&i| self.replicas[i].addr.as_str());
+                    let who = who.collect::<Vec<_>>().join(", ");
+                    let reason =
+                        format!("replica {who} did not prepare versions {first}..={last} within {timeout:?}");
+                    // A replica that got the Prepare may hold it durably: if it were promoted
+                    // now, it would commit it. Only a round no replica saw surely failed.
+                    let e = if silent.iter().any(|&i| round.sent[i]) {
+                        Error::OutcomeUnknown { reason }
+                    } else {
+                        Error::Unavailable { reason }
+                    };
+                    return Err(self.rollback(batches, &round, e).await);
+                }
+                Policy::SemiSync { .. } => {
+                    for i in silent {
+                        tracing::warn!(replica = %self.replicas[i].addr, "replica lagging; continuing alone");
+                        self.replicas[i].lagging = true;
+                    }
+                }
+            }
+        }
+        // 3. Commit locally: from here on there is no turning back.
+        if let Err(e) = self
+            .node
+            .store
+            .persist(vec![Record::Commit { through: last }])
+            .await
+        {
+            return Err(self.fatal(batches, e));
+        }
+        // 4. Commit on the replicas (the next Prepare repeats it, so a lost one heals).
+        let commit = Msg::Commit {
+            epoch,
+            through: last,
+        }
+        .encode();
+        for r in &self.replicas {
+            if r.connected {
+                r.peer.try_send(commit.clone());
+            }
+        }
+        // 5. Acknowledge.
+        for b in batches {
+            let _ = b.done.send(Ok(b.first));
+        }
+        Ok(())
+    }
+
+    /// Whether the round waits for replica `i`.
+    fn required(&self, i: usize) -> bool {
+        match self.node.config.policy {
+            Policy::Strict { .. } => true,
+            Policy::SemiSync { .. } => !self.replicas[i].lagging,
+        }
+    }
+
+    /// Sends the round's Prepare to replica `i` once it holds everything before the round.
+    fn offer(&mut self, i: usize, round: &mut Round) {
+        let r = &mut self.replicas[i];
+        if !round.sent[i] && r.connected && r.last == Some(round.first - 1) {
+            round.sent[i] = r.peer.try_send(round.prepare.clone());
+            if round.sent[i] && r.lagging {
+                tracing::info!(replica = %r.addr, "replica caught up; back in sync");
+                r.lagging = false;
+            }
+        }
+    }
+
+    /// Rolls the round back everywhere and fails its batches with `e`.
+    async fn rollback(&mut self, batches: Vec<Batch>, round: &Round, e: Error) -> Error {
+        if let Err(fatal) = self
+            .node
+            .store
+            .persist(vec![Record::Rollback { from: round.first }])
+            .await
+        {
+            return self.fatal(batches, fatal);
+        }
+        let msg = Msg::Rollback {
+            epoch: self.epoch(),
+            from: round.first,
+        }
+        .encode();
+        for r in &self.replicas {
+            if r.connected {
+                r.peer.try_send(msg.clone());
+            }
+        }
+        for b in batches {
+            let _ = b.done.send(Err(e.clone()));
+        }
+        e
+    }
+
+    /// A local write failed: the node stops (a failed fsync is never retried).
+    fn fatal(&mut self, batches: Vec<Batch>, e: Error) -> Error {
+        tracing::error!(error = %e, "primary failed to persist; stopping");
+        self.node.stop(e.clone());
+        for b in batches {
+            let _ = b.done.send(Err(e.clone()));
+        }
+        e
+    }
+
+    /// Fails every batch queued behind a failed round and rewinds version assignment, so the
+    /// log stays gap-free.
+    fn fail_queued(&mut self, e: Error) {
+        let mut role = self.node.role();
+        while let Ok(b) = self.batches.try_recv() {
+            let _ = b.done.send(Err(e.clone()));
+        }
+        if let RoleState::Primary { next, .. } = &mut *role {
+            *next = self.node.store.state().last() + 1;
+        }
+    }
+
+    fn on_event(&mut self, i: usize, ev: PeerEvent, round: Option<&mut Round>) {
+        let epoch = self.epoch();
+        let r = &mut self.replicas[i];
+        match ev {
+            PeerEvent::Connected { node_id } => {
+                tracing::info!(replica = %r.addr, %node_id, "replica link up");
+                r.connected = true;
+                r.last = None;
+                let committed = self.node.store.committed().get();
+                r.peer.try_send(
+                    Msg::Sync {
+                        epoch,
+                        primary: self.node.advertise.clone(),
+                        committed,
+                    }
+                    .encode(),
+                );
+            }
+            PeerEvent::Disconnected { reason } => {
+                if r.connected {
+                    tracing::warn!(replica = %r.addr, error = %reason, "replica link down");
+                }
+                r.connected = false;
+                r.last = None;
+            }
+            PeerEvent::Frame(frame) => match Msg::decode(&frame) {
+                Err(e) => {
+                    tracing::warn!(replica = %r.addr, error = %e, "malformed message ignored")
+                }
+                Ok(msg) if msg.epoch() > epoch => self.fenced_by = Some(msg.epoch()),
+                Ok(Msg::Prepared { last, .. }) => {
+                    r.last = Some(last);
+                    if let Some(round) = round {
+                        if last >= round.last && round.sent[i] {
+                            round.acked[i] = true;
+                        }
+                        self.offer(i, round);
+                    } else if r.lagging && last == self.node.store.state().last() {
+                        tracing::info!(replica = %r.addr, "replica caught up; back in sync");
+                        r.lagging = false;
+                    }
+                }
+                Ok(Msg::Fetch { from, .. }) => {
+                    r.last = Some(from.saturating_sub(1));
+                    let (ops, committed) = {
+                        let s = self.node.store.state();
+                        let upto = s
+                            .committed()
+                            .min(from.saturating_add(MAX_ENTRIES as u64 - 1));
+                        (s.range(from, upto), s.committed())
+                    };
+                    r.peer.try_send(
+                        Msg::Entries {
+                            epoch,
+                            from,
+                            ops,
+                            committed,
+                        }
+                        .encode(),
+                    );
+                }
+                Ok(Msg::Fenced { .. }) => {} // same epoch: nothing to learn
+                Ok(other) => {
+                    tracing::warn!(replica = %r.addr, ?other, "unexpected message ignored")
+                }
+            },
+        }
+    }
+
+    /// Publishes the replicas' state for `status()`.
+    fn publish(&self) {
+        let committed = self.node.store.committed().get();
+        let view = self
+            .replicas
+            .iter()
+            .map(|r| ReplicaStatus {
+                addr: r.addr.clone(),
+                connected: r.connected,
+                last: r.last,
+                lag: committed.saturating_sub(r.last.unwrap_or(0).min(committed)),
+                lagging: r.lagging,
+            })
+            .collect();
+        *self.node.replicas.lock().expect("2pc status lock") = view;
+    }
+}

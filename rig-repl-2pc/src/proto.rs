@@ -1,0 +1,273 @@
+//! The messages between a primary and its replicas, and their encoding.
+//!
+//! Every message carries the sender's epoch; a replica refuses any message from an epoch older
+//! than its own with [`Msg::Fenced`]. The link's magic and protocol version travel once, in the
+//! handshake (`rig_core::net::handshake`); the first byte of every message is a tag.
+
+use bytes::{BufMut, BytesMut};
+use rig_core::codec::{decode_payload, encode_payload, put_varint, Reader};
+use rig_core::{LogPayload, Operation};
+
+/// The most entries one [`Msg::Entries`] carries.
+pub(crate) const MAX_ENTRIES: usize = 512;
+const MAX_OPS: usize = 1 << 20;
+const MAX_NAME: usize = 1 << 10;
+
+/// One protocol message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Msg {
+    /// Primary → replica, first on every link: "I am the primary of `epoch`, committed through
+    /// `committed`". The replica rolls back its uncommitted tail and catches up with `Fetch`.
+    Sync {
+        epoch: u64,
+        primary: String,
+        committed: u64,
+    },
+    /// Primary → replica: make `ops` durable as versions `first..` without committing them;
+    /// everything through `committed` is committed.
+    Prepare {
+        epoch: u64,
+        first: u64,
+        ops: Vec<Operation>,
+        committed: u64,
+    },
+    /// Primary → replica: everything through `through` is committed.
+    Commit { epoch: u64, through: u64 },
+    /// Primary → replica: forget the prepared entries from `from` on.
+    Rollback { epoch: u64, from: u64 },
+    /// Primary → replica: committed entries from `from` on, in answer to `Fetch`.
+    Entries {
+        epoch: u64,
+        from: u64,
+        ops: Vec<Operation>,
+        committed: u64,
+    },
+    /// Replica → primary: "my log ends at `last`, all durable".
+    Prepared { epoch: u64, last: u64 },
+    /// Replica → primary: "send me committed entries from `from` on".
+    Fetch { epoch: u64, from: u64 },
+    /// Replica → old primary: "a newer primary, of `epoch`, took over".
+    Fenced { epoch: u64 },
+}
+
+impl Msg {
+    /// The sender's epoch.
+    pub(crate) fn epoch(&self) -> u64 {
+        match self {
+            Msg::Sync { epoch, .. }
+            | Msg::Prepare { epoch, .. }
+            | Msg::Commit { epoch, .. }
+            | Msg::Rollback { epoch, .. }
+            | Msg::Entries { epoch, .. }
+            | Msg::Prepared { epoch, .. }
+            | Msg::Fetch { epoch, .. }
+            | Msg::Fenced { epoch } => *epoch,
+        }
+    }
+
+    /// Encodes the message.
+    pub(crate) fn encode(&self) -> bytes::Bytes {
+        let mut b = BytesMut::new();
+        match self {
+            Msg::Sync {
+                epoch,
+                primary,
+                committed,
+            } => {
+                b.put_u8(1);
+                put_varint(&mut b, *epoch);
+                put_varint(&mut b, primary.len() as u64);
+                b.put_slice(primary.as_bytes());
+                put_varint(&mut b, *committed);
+            }
+            Msg::Prepare {
+                epoch,
+                first,
+                ops,
+                committed,
+            } => {
+                b.put_u8(2);
+                put_varint(&mut b, *epoch);
+                put_varint(&mut b, *committed);
+                put_ops(&mut b, *first, ops);
+            }
+            Msg::Commit { epoch, through } => pair(&mut b, 3, *epoch, *through),
+            Msg::Rollback { epoch, from } => pair(&mut b, 4, *epoch, *from),
+            Msg::Entries {
+                epoch,
+                from,
+                ops,
+                committed,
+            } => {
+                b.put_u8(5);
+                put_varint(&mut b, *epoch);
+                put_varint(&mut b, *committed);
+                put_ops(&mut b, *from, ops);
+            }
+            Msg::Prepared { epoch, last } => pair(&mut b, 6, *epoch, *last),
+            Msg::Fetch { epoch, from } => pair(&mut b, 7, *epoch, *from),
+            Msg::Fenced { epoch } => pair(&mut b, 8, *epoch, 0),
+        }
+        b.freeze()
+    }
+
+    /// Decodes a message. Never panics, whatever `buf` holds.
+    pub(crate) fn decode(buf: &[u8]) -> Result<Msg, String> {
+        let mut r = Reader::new(buf);
+        let e = |e: rig_core::codec::CodecError| e.to_string();
+        let tag = r.u8("tag").map_err(e)?;
+        let epoch = r.varint("epoch").map_err(e)?;
+        let msg = match tag {
+            1 => {
+                let n = r.len("primary", MAX_NAME).map_err(e)?;
+                let primary = String::from_utf8(r.take(n, "primary").map_err(e)?.to_vec())
+                    .map_err(|_| "primary is not utf-8".to_string())?;
+                let committed = r.varint("committed").map_err(e)?;
+                Msg::Sync {
+                    epoch,
+                    primary,
+                    committed,
+                }
+            }
+            2 | 5 => {
+                let committed = r.varint("committed").map_err(e)?;
+                let (first, ops) = get_ops(&mut r)?;
+                if tag == 2 {
+                    Msg::Prepare {
+                        epoch,
+                        first,
+                        ops,
+                        committed,
+                    }
+                } else {
+                    Msg::Entries {
+                        epoch,
+                        from: first,
+                        ops,
+                        committed,
+                    }
+                }
+            }
+            3..=4 | 6..=8 => {
+                let v = r.varint("version").map_err(e)?;
+                match tag {
+                    3 => Msg::Commit { epoch, through: v },
+                    4 => Msg::Rollback { epoch, from: v },
+                    6 => Msg::Prepared { epoch, last: v },
+                    7 => Msg::Fetch { epoch, from: v },
+                    _ => Msg::Fenced { epoch },
+                }
+            }
+            t => return Err(format!("unknown message tag {t}")),
+        };
+        if !r.is_empty() {
+            return Err("trailing bytes after message".into());
+        }
+        Ok(msg)
+    }
+}
+
+fn pair(b: &mut BytesMut, tag: u8, epoch: u64, v: u64) {
+    b.put_u8(tag);
+    put_varint(b, epoch);
+    put_varint(b, v);
+}
+
+fn put_ops(b: &mut BytesMut, first: u64, ops: &[Operation]) {
+    put_varint(b, first);
+    put_varint(b, ops.len() as u64);
+    let mut one = BytesMut::new();
+    for (i, op) in ops.iter().enumerate() {
+        one.clear();
+        let p = LogPayload {
+            version: first + i as u64,
+            op: op.clone(),
+        };
+        encode_payload(&p, &mut one);
+        put_varint(b, one.len() as u64);
+        b.put_slice(&one);
+    }
+}
+
+fn get_ops(r: &mut Reader<'_>) -> Result<(u64, Vec<Operation>), String> {
+    let e = |e: rig_core::codec::CodecError| e.to_string();
+    let first = r.varint("first").map_err(e)?;
+    let n = r.varint("count").map_err(e)?;
+    if n > MAX_OPS as u64 {
+        return Err(format!("{n} operations in one message"));
+    }
+    let mut ops = Vec::new();
+    for i in 0..n {
+        let len = r.len("op length", usize::MAX).map_err(e)?;
+        let p = decode_payload(r.take(len, "op").map_err(e)?).map_err(e)?;
+        if Some(p.version) != first.checked_add(i) {
+            return Err(format!("op {i} has version {}", p.version));
+        }
+        ops.push(p.op);
+    }
+    Ok((first, ops))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn all() -> Vec<Msg> {
+        let ops = vec![Operation::new("a", "1"), Operation::new("b", "")];
+        vec![
+            Msg::Sync {
+                epoch: 3,
+                primary: "10.0.0.1:7000".into(),
+                committed: 9,
+            },
+            Msg::Prepare {
+                epoch: 1,
+                first: 10,
+                ops: ops.clone(),
+                committed: 9,
+            },
+            Msg::Commit {
+                epoch: 1,
+                through: 11,
+            },
+            Msg::Rollback { epoch: 1, from: 10 },
+            Msg::Entries {
+                epoch: 2,
+                from: 1,
+                ops,
+                committed: 2,
+            },
+            Msg::Prepared { epoch: 1, last: 11 },
+            Msg::Fetch { epoch: 1, from: 4 },
+            Msg::Fenced { epoch: 7 },
+        ]
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        for m in all() {
+            assert_eq!(Msg::decode(&m.encode()), Ok(m));
+        }
+        assert!(Msg::decode(&[]).is_err());
+        assert!(Msg::decode(&[99, 1]).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let _ = Msg::decode(&bytes);
+        }
+
+        #[test]
+        fn truncated_or_flipped_messages_never_panic(i in 0usize..64, b in any::<u8>()) {
+            for m in all() {
+                let mut bytes = m.encode().to_vec();
+                let at = i % bytes.len();
+                let _ = Msg::decode(&bytes[..at]);
+                bytes[at] = b;
+                let _ = Msg::decode(&bytes);
+            }
+        }
+    }
+}

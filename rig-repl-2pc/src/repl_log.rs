@@ -1,0 +1,258 @@
+//! [`ReplLog`]: the [`Log`] a node's engine uses, primary or replica.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::FutureExt;
+use rig_core::{
+    AppendFuture, Durability, Error, Log, LogPayload, Operation, Result, Role, Snapshot,
+};
+use rig_log_file::FileLog;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{Config, StartAs, Status};
+use crate::node::{listen, Batch, Node, RoleState};
+use crate::primary::Driver;
+use crate::state::Record;
+use crate::store::Store;
+
+/// A primary/replica log with two-phase commit. See the [crate docs](crate) for the protocol,
+/// the failure policies and the failover procedure.
+#[derive(Debug)]
+pub struct ReplLog {
+    node: Arc<Node>,
+    local_addr: String,
+}
+
+impl ReplLog {
+    /// Opens a node over its local `file` log, starts listening on `config.listen`, and takes
+    /// the role `config.start_as` names.
+    ///
+    /// A primary rolls back any entry it prepared but never committed before a crash (none
+    /// was acknowledged) and syncs each replica as its link comes up.
+    pub async fn open(file: FileLog, config: Config) -> Result<Self> {
+        let store = Arc::new(Store::open(file).await?);
+        let listener = config
+            .transport
+            .listen(&config.listen)
+            .await
+            .map_err(|e| Error::io("repl-2pc", format!("listen on {}", config.listen), e))?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::io("repl-2pc", "listener address", e))?;
+        let advertise = config
+            .advertise
+            .clone()
+            .unwrap_or_else(|| local_addr.clone());
+        let start_as = config.start_as.clone();
+        let node = Arc::new(Node::new(store, config, advertise));
+        node.spawn(listen(Arc::clone(&node), listener));
+        let log = Self { node, local_addr };
+        if let StartAs::Primary { replicas } = start_as {
+            let (epoch, last, committed) = {
+                let s = log.node.store.state();
+                (s.epoch(), s.last(), s.committed())
+            };
+            let mut records = Vec::new();
+            if epoch == 0 {
+                records.push(Record::Epoch { epoch: 1 });
+            }
+            if last > committed {
+                records.push(Record::Rollback {
+                    from: committed + 1,
+                });
+            }
+            log.node.store.persist(records).await?;
+            log.become_primary(&replicas);
+        }
+        Ok(log)
+    }
+
+    /// The address this node listens on (useful after binding port 0).
+    pub fn local_addr(&self) -> &str {
+        &self.local_addr
+    }
+
+    /// The node's mode, epoch, commit point and, on a primary, each replica's lag.
+    pub fn status(&self) -> Status {
+        self.node.status()
+    }
+
+    /// Promotes this replica to primary of a new epoch, replicating to `replicas`.
+    ///
+    /// Everything this node holds is committed: an entry it prepared may have been acknowledged
+    /// by the old primary, so keeping it is the only safe choice. Replicas that follow the new
+    /// epoch refuse the old primary from then on; see the crate docs for the procedure.
+    pub async fn promote(&self, replicas: Vec<String>) -> Result<u64> {
+        let _no_inbound = self.node.inbound.lock().await;
+        if !matches!(*self.node.role(), RoleState::Replica { .. }) {
+            return Err(Error::InvalidArgument(
+                "only a replica can be promoted".into(),
+            ));
+        }
+        let (epoch, last) = {
+            let s = self.node.store.state();
+            (s.epoch() + 1, s.last())
+        };
+        self.node
+            .store
+            .persist(vec![
+                Record::Epoch { epoch },
+                Record::Commit { through: last },
+            ])
+            .await?;
+        tracing::info!(epoch, last, "promoted to primary");
+        self.become_primary(&replicas);
+        Ok(epoch)
+    }
+
+    /// `Err(Closed)` once [`Log::close`] ran (reads keep working on a fenced node).
+    fn check_open(&self) -> Result<()> {
+        match &*self.node.role() {
+            RoleState::Stopped(Error::Closed) => Err(Error::Closed),
+            _ => Ok(()),
+        }
+    }
+
+    fn become_primary(&self, replicas: &[String]) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let next = self.node.store.state().last() + 1;
+        *self.node.role() = RoleState::Primary { next, tx };
+        let driver = Driver::new(Arc::clone(&self.node), replicas, rx);
+        self.node.spawn(driver.run());
+    }
+
+    /// Stops every task of this node at once, without flushing: what a crash looks like in
+    /// process. Awaits the tasks so the local log's lock is released when this returns.
+    pub async fn halt(self) {
+        self.node.stop(Error::Closed);
+        let tasks = std::mem::take(&mut *self.node.tasks.lock().expect("2pc tasks lock"));
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for ReplLog {
+    fn drop(&mut self) {
+        for t in self.node.tasks.lock().expect("2pc tasks lock").iter() {
+            t.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl Log for ReplLog {
+    fn name(&self) -> &'static str {
+        "repl-2pc"
+    }
+
+    fn strongest_durability(&self) -> Durability {
+        Durability::Replicated
+    }
+
+    /// Every append runs a full round, whatever `durability` asks: a weaker level would let a
+    /// later round commit over a gap.
+    fn append(&self, ops: Vec<Operation>, _durability: Durability) -> AppendFuture {
+        if ops.is_empty() {
+            return futures_util::future::ready(Err(Error::InvalidArgument("empty batch".into())))
+                .boxed();
+        }
+        let (done, rx) = oneshot::channel();
+        let sent = match &mut *self.node.role() {
+            RoleState::Primary { next, tx } => {
+                let first = *next;
+                *next += ops.len() as u64;
+                tx.send(Batch { first, ops, done })
+                    .map_err(|_| Error::Closed)
+            }
+            RoleState::Replica { primary } => Err(Error::NotLeader {
+                leader: primary.clone(),
+            }),
+            RoleState::Stopped(e) => Err(e.clone()),
+        };
+        async move {
+            sent?;
+            rx.await.unwrap_or_else(|_| {
+                Err(Error::OutcomeUnknown {
+                    reason: "the 2pc primary stopped before answering".into(),
+                })
+            })
+        }
+        .boxed()
+    }
+
+    async fn read(&self, from: u64, max: usize) -> Result<Vec<LogPayload>> {
+        self.check_open()?;
+        if from == 0 {
+            return Err(Error::InvalidArgument("version 0 does not exist".into()));
+        }
+        let s = self.node.store.state();
+        let upto = s
+            .committed()
+            .min(from.saturating_add(max as u64).saturating_sub(1));
+        Ok(s.range(from, upto)
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| LogPayload {
+                version: from + i as u64,
+                op,
+            })
+            .collect())
+    }
+
+    fn committed(&self) -> u64 {
+        self.node.store.committed().get()
+    }
+
+    fn first_version(&self) -> u64 {
+        1
+    }
+
+    async fn wait_committed(&self, after: u64) -> Result<u64> {
+        self.check_open()?;
+        self.node.store.committed().wait_for(after + 1).await
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<()> {
+        self.check_open()?;
+        self.node.store.file().save_snapshot(snapshot).await
+    }
+
+    async fn load_snapshot(&self) -> Result<Option<Snapshot>> {
+        self.check_open()?;
+        self.node.store.file().load_snapshot().await
+    }
+
+    /// Entries stay readable: the local record log interleaves control records, so it is kept
+    /// whole (compaction is lazy by contract).
+    async fn compact(&self, _through: u64) -> Result<()> {
+        self.check_open()?;
+        Ok(())
+    }
+
+    fn role(&self) -> Role {
+        match &*self.node.role() {
+            RoleState::Primary { .. } => Role::Leader,
+            RoleState::Replica { primary } => Role::Follower {
+                leader: primary.clone(),
+            },
+            RoleState::Stopped(_) => Role::Follower { leader: None },
+        }
+    }
+
+    async fn close(&self) -> Result<()> {
+        self.node.stop(Error::Closed);
+        let tasks = std::mem::take(&mut *self.node.tasks.lock().expect("2pc tasks lock"));
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        self.node.store.file().close().await
+    }
+}

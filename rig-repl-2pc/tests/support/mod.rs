@@ -1,0 +1,58 @@
+//! A primary and a replica on loopback TCP, each over a FileLog in a temporary directory.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rig_core::net::handshake::HandshakeConfig;
+use rig_core::Result;
+use rig_log_file::{FileLog, FileLogOptions};
+use rig_repl_2pc::{Config, Policy, ReplLog, StartAs};
+
+pub fn handshake(node: &str) -> HandshakeConfig {
+    HandshakeConfig::new("test-group", [11, 12], node, b"test psk".to_vec())
+}
+
+pub fn file(dir: &Path) -> Result<FileLog> {
+    FileLog::open(
+        dir,
+        FileLogOptions {
+            segment_size: 1 << 20,
+            ..Default::default()
+        },
+    )
+}
+
+pub fn strict() -> Policy {
+    Policy::Strict {
+        timeout: Duration::from_secs(5),
+    }
+}
+
+pub async fn open_replica(dir: &Path) -> Result<ReplLog> {
+    ReplLog::open(
+        file(dir)?,
+        Config::new("127.0.0.1:0", StartAs::Replica, handshake("replica")),
+    )
+    .await
+}
+
+pub async fn open_primary(dir: &Path, replica: &str, policy: Policy) -> Result<ReplLog> {
+    let mut config = Config::new(
+        "127.0.0.1:0",
+        StartAs::Primary {
+            replicas: vec![replica.to_string()],
+        },
+        handshake("primary"),
+    );
+    config.policy = policy;
+    ReplLog::open(file(dir)?, config).await
+}
+
+/// Directories for one pair.
+pub fn dirs(root: &Path, generation: u32) -> (PathBuf, PathBuf) {
+    (
+        root.join(format!("primary-{generation}")),
+        root.join(format!("replica-{generation}")),
+    )
+}
