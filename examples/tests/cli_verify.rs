@@ -139,3 +139,31 @@ async fn verify_names_the_file_and_offset_of_a_flipped_byte() {
     let text = cli(&["verify", "--data-dir", dir.path().to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("DAMAGED: corrupt data at"));
 }
+
+#[tokio::test]
+async fn snapshots_taken_by_policy_are_found_and_the_state_rebuilds_from_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_with(dir.path(), &["--snapshot-every", "10"]);
+    for i in 0..25 {
+        server.client.create_user(&user(i)).await.unwrap();
+    }
+    assert!(server.terminate().success());
+    let (out, report) = verify_json(dir.path());
+    assert!(out.status.success(), "{report}");
+    let snapshot = report["snapshot_version"]
+        .as_u64()
+        .expect("a snapshot by policy");
+    assert!((10..=25).contains(&snapshot), "{report}");
+    assert_eq!(
+        (report["committed"].as_u64(), report["users"].as_u64()),
+        (Some(25), Some(25))
+    );
+
+    // The service itself restarts from the snapshot plus the log after it.
+    let server = Server::start(dir.path());
+    assert_eq!(
+        server.client.get_user("user-0").await.unwrap(),
+        Some(user(0))
+    );
+    assert_eq!(server.client.status().await.unwrap().users, 25);
+}

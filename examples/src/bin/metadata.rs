@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use rig_core::Rig;
+use rig_core::{Options, Rig, SnapshotPolicy};
 use rig_examples::metadata::server::{self, parse_backend};
 use rig_examples::metadata::MetadataService;
 use rig_log_file::{FileLog, FileLogOptions};
@@ -27,6 +27,10 @@ struct Args {
     /// The log backend (only `file` exists so far).
     #[arg(long, default_value = "file", value_parser = parse_backend)]
     backend: String,
+    /// Snapshot the state after this many operations (0: only on `POST /snapshot`). A snapshot
+    /// bounds restart time and lets the log drop older segments.
+    #[arg(long, default_value_t = 100_000)]
+    snapshot_every: u64,
 }
 
 #[tokio::main]
@@ -45,7 +49,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             args.data_dir.display()
         )
     })?;
-    let rig = Rig::open(MetadataService::default(), log).await?;
+    let options = Options {
+        snapshot: SnapshotPolicy {
+            every_ops: (args.snapshot_every > 0).then_some(args.snapshot_every),
+            every_bytes: if args.snapshot_every > 0 {
+                SnapshotPolicy::default().every_bytes
+            } else {
+                None
+            },
+        },
+        ..Options::default()
+    };
+    let rig = Rig::open_with(MetadataService::default(), log, options).await?;
     tracing::info!(
         backend = %args.backend,
         dir = %args.data_dir.display(),

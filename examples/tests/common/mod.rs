@@ -18,9 +18,15 @@ pub struct Server {
 impl Server {
     /// Starts `metadata --listen 127.0.0.1:0 --data-dir DIR` and waits for its `listening on` line.
     pub fn start(dir: &Path) -> Server {
+        Self::start_with(dir, &[])
+    }
+
+    /// Like [`Server::start`], with extra flags.
+    pub fn start_with(dir: &Path, flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_metadata"))
             .args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(flags)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
