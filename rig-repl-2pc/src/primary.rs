@@ -172,6 +172,7 @@ impl Driver {
         let timed_out = loop {
             if self.fenced_by.is_some() {
                 let e = fenced(self.fenced_by.unwrap_or_default());
+                self.node.stop(e.clone()); // refuse writes before any waiter hears
                 return Err(self.rollback(batches, &round, e).await);
             }
             let waiting = (0..n).any(|i| self.required(i) && !round.acked[i]);

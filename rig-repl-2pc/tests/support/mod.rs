@@ -30,9 +30,13 @@ pub fn strict() -> Policy {
 }
 
 pub async fn open_replica(dir: &Path) -> Result<ReplLog> {
+    open_replica_at(dir, "127.0.0.1:0").await
+}
+
+pub async fn open_replica_at(dir: &Path, listen: &str) -> Result<ReplLog> {
     ReplLog::open(
         file(dir)?,
-        Config::new("127.0.0.1:0", StartAs::Replica, handshake("replica")),
+        Config::new(listen, StartAs::Replica, handshake("replica")),
     )
     .await
 }
@@ -55,4 +59,38 @@ pub fn dirs(root: &Path, generation: u32) -> (PathBuf, PathBuf) {
         root.join(format!("primary-{generation}")),
         root.join(format!("replica-{generation}")),
     )
+}
+
+/// `n` distinct operations tagged with `tag`.
+pub fn ops(tag: &str, range: std::ops::Range<u64>) -> Vec<rig_core::Operation> {
+    range
+        .map(|i| rig_core::Operation::new("put", format!("{tag}-{i}")))
+        .collect()
+}
+
+/// Appends each op alone and returns the versions.
+pub async fn append_each(log: &ReplLog, ops: Vec<rig_core::Operation>) -> Result<Vec<u64>> {
+    use rig_core::Log;
+    let mut out = Vec::new();
+    for op in ops {
+        out.push(
+            log.append(vec![op], rig_core::Durability::Replicated)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Waits until `log` has committed through `version` and returns its committed entries' data.
+pub async fn committed_data(log: &ReplLog, version: u64) -> Vec<String> {
+    use rig_core::Log;
+    while log.committed() < version {
+        log.wait_committed(log.committed()).await.expect("tail");
+    }
+    log.read(1, usize::MAX)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|p| String::from_utf8(p.op.data.to_vec()).unwrap())
+        .collect()
 }
