@@ -94,6 +94,55 @@ async fn drive<L: Log>(
     (elapsed, latencies)
 }
 
+/// `rig-bench log`: C tasks call `Log::append` on a [`FileLog`] directly (no engine), one
+/// op per call at `Local`: the backend alone, comparable to a bare write-ahead log like okaywal.
+pub(crate) fn run_log(clients: usize, ops: usize, op_bytes: usize) -> Report {
+    use rig_core::Durability;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = std::sync::Arc::new(
+        FileLog::open(dir.path().join("log"), FileLogOptions::default())
+            .expect("open the file log"),
+    );
+    let ceiling = probe::ceiling(dir.path(), clients, 2.0);
+    let (elapsed, latencies) = rt.block_on(async {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for c in 0..clients {
+            let log = log.clone();
+            let n = ops / clients + usize::from(c < ops % clients);
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let t = Instant::now();
+                    log.append(vec![op(c as u64, op_bytes)], Durability::Local)
+                        .await
+                        .expect("append");
+                    lat.push(t.elapsed());
+                }
+                lat
+            }));
+        }
+        let mut latencies = Vec::with_capacity(ops);
+        for t in tasks {
+            latencies.extend(t.await.expect("client task"));
+        }
+        (started.elapsed(), latencies)
+    });
+    Report {
+        scenario: "log".into(),
+        clients,
+        ops,
+        op_bytes,
+        elapsed,
+        latencies,
+        baseline: Some((format!("fsync-batch{clients}"), ceiling)),
+    }
+}
+
 /// Runs the scenario over a [`FileLog`] in a temporary directory (`file`) or a [`MemLog`].
 pub(crate) fn run(file: bool, clients: usize, ops: usize, op_bytes: usize) -> Report {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -4,6 +4,7 @@
 //! rig-bench fsync-probe [--seconds S]
 //! rig-bench file    --clients C --ops N --op-bytes B [--json]
 //! rig-bench mem     --clients C --ops N [--op-bytes B] [--json]
+//! rig-bench log     --clients C --ops N [--op-bytes B] [--json]   (FileLog::append, no engine)
 //! rig-bench okaywal --writers W [--ops N] [--json]
 //! rig-bench recovery [--mb M] [--op-bytes B]
 //! ```
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]"
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]"
     );
     std::process::exit(2)
 }
@@ -69,6 +70,12 @@ fn main() {
             let op_bytes = num(&opts, "op-bytes", Some(64)) as usize;
             let r = engine::run(cmd == "file", clients.max(1), ops.max(1), op_bytes);
             r.print(json);
+        }
+        "log" => {
+            let clients = num(&opts, "clients", None) as usize;
+            let ops = num(&opts, "ops", None) as usize;
+            let op_bytes = num(&opts, "op-bytes", Some(64)) as usize;
+            engine::run_log(clients.max(1), ops.max(1), op_bytes).print(json);
         }
         "okaywal" => {
             let writers = num(&opts, "writers", None) as usize;
