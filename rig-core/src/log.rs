@@ -108,6 +108,13 @@ pub trait Log: Send + Sync + 'static {
     /// The highest committed version (0 when empty).
     fn committed(&self) -> u64;
 
+    /// The highest version durable at this log's strongest level (fsynced, PUT, on a majority).
+    /// It may trail [`committed`](Log::committed) when entries were appended at a weaker
+    /// [`Durability`]. The default suits logs that only commit what is durable.
+    fn durable(&self) -> u64 {
+        self.committed()
+    }
+
     /// The lowest version still readable (everything below was compacted); `committed() + 1` when
     /// the log holds no entries.
     fn first_version(&self) -> u64;
@@ -160,6 +167,9 @@ impl<L: Log + ?Sized> Log for std::sync::Arc<L> {
     }
     fn committed(&self) -> u64 {
         (**self).committed()
+    }
+    fn durable(&self) -> u64 {
+        (**self).durable()
     }
     fn first_version(&self) -> u64 {
         (**self).first_version()

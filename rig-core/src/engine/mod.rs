@@ -73,6 +73,8 @@ pub struct Status {
     pub applied: u64,
     /// The log's committed version.
     pub committed: u64,
+    /// The log's durable version (at its strongest durability level).
+    pub durable: u64,
     /// The lowest version the log still holds.
     pub first_version: u64,
     /// This node's role.
@@ -322,6 +324,7 @@ impl<S: Service, L: Log> Rig<S, L> {
         Status {
             applied: self.applied_version(),
             committed: log.committed(),
+            durable: log.durable(),
             first_version: log.first_version(),
             role: log.role(),
             backend: log.name(),
