@@ -10,6 +10,12 @@ use crate::shared::Shared;
 /// Bytes read from a file per request (more when one record is larger).
 const READ_CHUNK: u64 = 1 << 20;
 
+std::thread_local! {
+    /// The read buffer of each (blocking-pool) thread, kept between reads: a fresh 1 MiB
+    /// allocation per read costs page faults that dominate replay.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Up to `max` committed entries from version `from` on.
 pub(crate) fn read_range(shared: &Shared, from: u64, max: usize) -> Result<Vec<LogPayload>> {
     let committed = shared.committed.get();
@@ -64,6 +70,23 @@ pub(crate) fn read_range(shared: &Shared, from: u64, max: usize) -> Result<Vec<L
 /// from `next` through `last`.
 fn read_segment(
     seg: &Segment,
+    v: u64,
+    offset: u64,
+    end: u64,
+    next: u64,
+    last: u64,
+    out: &mut Vec<LogPayload>,
+) -> Result<()> {
+    READ_BUF.with(|b| {
+        let mut buf = b.borrow_mut();
+        read_into(seg, &mut buf, v, offset, end, next, last, out)
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_into(
+    seg: &Segment,
+    buf: &mut Vec<u8>,
     mut v: u64,
     mut offset: u64,
     end: u64,
@@ -71,11 +94,10 @@ fn read_segment(
     last: u64,
     out: &mut Vec<LogPayload>,
 ) -> Result<()> {
-    let mut buf = Vec::new();
     while offset < end && next <= last {
         let mut n = READ_CHUNK.min(end - offset) as usize;
         buf.resize(n, 0);
-        read_at(seg, &mut buf, offset)?;
+        read_at(seg, buf, offset)?;
         let mut i = 0;
         while i < n && next <= last {
             match codec::decode_record(&buf[i..n], seg.salt) {
@@ -109,7 +131,7 @@ fn read_segment(
                     }
                     n = need as usize;
                     buf.resize(n, 0);
-                    read_at(seg, &mut buf, offset)?;
+                    read_at(seg, buf, offset)?;
                 }
                 RecordRead::Incomplete => {
                     return Err(Error::corrupt(
