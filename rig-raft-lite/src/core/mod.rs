@@ -1,0 +1,334 @@
+//! The sans-IO Raft core: a state machine fed with [`Input`]s that returns [`Output`]s.
+//!
+//! The core never touches a disk, socket or clock. The driver feeds it ticks, messages, proposals
+//! and storage completions, then carries out the outputs in order (see [`Output`] for the
+//! persistence rule that keeps terms and votes durable before any answer leaves the node).
+//!
+//! One concern per file: [`election`](self) (pre-vote, votes, check-quorum, transfer),
+//! replication (progress, pipelining, flow control), commit (watermarks, apply), reads (read
+//! index) and snapshot (compaction).
+
+mod commit;
+mod election;
+mod log;
+mod reads;
+mod replication;
+mod snapshot;
+mod state;
+
+use std::collections::BTreeMap;
+
+use rig_core::seams::Rand;
+
+pub use self::log::MemLog;
+pub use self::replication::Progress;
+pub use self::state::{
+    CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, RoleKind,
+};
+
+/// What a node loads from its storage at start-up.
+#[derive(Debug, Clone, Default)]
+pub struct Restored {
+    /// The persisted term and vote.
+    pub hard_state: HardState,
+    /// The compaction point (a snapshot's index; 0 for none).
+    pub snapshot_index: u64,
+    /// Its term.
+    pub snapshot_term: u64,
+    /// The durable entries after `snapshot_index`.
+    pub entries: Vec<Entry>,
+}
+
+/// One Raft node's decision logic.
+///
+/// ```
+/// use rig_core::seams::SeededRand;
+/// use rig_raft_lite::core::{Config, Input, Output, Raft, Restored};
+///
+/// // A single-node group elects itself and commits a proposal once it is persisted.
+/// let mut node = Raft::new(Config::new(1, vec![1]), Box::new(SeededRand::new(7)), Restored::default());
+/// for _ in 0..40 {
+///     node.step(Input::Tick);
+/// }
+/// assert!(node.is_leader());
+/// node.step(Input::Propose(vec![bytes::Bytes::from_static(b"x")]));
+/// let last = node.last_index();
+/// node.step(Input::Persisted { index: last, term: node.term() });
+/// assert_eq!(node.commit(), last);
+/// assert!(node.take_outputs().iter().any(|o| matches!(o, Output::Apply(_))));
+/// ```
+#[derive(Debug)]
+pub struct Raft {
+    cfg: Config,
+    rand: Box<dyn Rand>,
+    hs: HardState,
+    role: RoleKind,
+    leader: Option<NodeId>,
+    log: MemLog,
+    commit: u64,
+    durable: u64,
+    applied: u64,
+    /// The local log is durable through this index.
+    persisted: u64,
+    /// Follower: the highest index known to match the current leader's log.
+    matched_leader: u64,
+    /// Follower: the compaction floor the leader announced.
+    floor: u64,
+    election_elapsed: u32,
+    randomized_timeout: u32,
+    heartbeat_elapsed: u32,
+    votes: BTreeMap<NodeId, bool>,
+    progress: BTreeMap<NodeId, Progress>,
+    transfer: Option<(NodeId, u32)>,
+    reads: reads::Reads,
+    out: Vec<Output>,
+}
+
+impl Raft {
+    /// A node starting from what its storage holds (a follower with no known leader).
+    pub fn new(cfg: Config, rand: Box<dyn Rand>, restored: Restored) -> Self {
+        let log = MemLog::restore(
+            restored.snapshot_index,
+            restored.snapshot_term,
+            restored.entries,
+        );
+        let persisted = log.last_index();
+        let mut raft = Self {
+            cfg,
+            rand,
+            hs: restored.hard_state,
+            role: RoleKind::Follower,
+            leader: None,
+            log,
+            commit: restored.snapshot_index,
+            durable: restored.snapshot_index,
+            applied: restored.snapshot_index,
+            persisted,
+            matched_leader: 0,
+            floor: 0,
+            election_elapsed: 0,
+            randomized_timeout: 0,
+            heartbeat_elapsed: 0,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            transfer: None,
+            reads: reads::Reads::default(),
+            out: Vec::new(),
+        };
+        raft.reset_election_timer();
+        raft
+    }
+
+    /// Feeds one input; collect the results with [`take_outputs`](Raft::take_outputs).
+    pub fn step(&mut self, input: Input) {
+        match input {
+            Input::Tick => self.tick(),
+            Input::Message(from, msg) => self.on_message(from, msg),
+            Input::Propose(data) => self.propose(data),
+            Input::Persisted { index, term } => self.on_persisted(index, term),
+            Input::Compact(index) => self.compact(index),
+            Input::TransferLeader(to) => self.transfer_leader(to),
+            Input::ReadIndex(id) => self.read_index(id),
+        }
+    }
+
+    /// The outputs produced since the last call, in the order they must be carried out.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.cfg.id
+    }
+    /// The current term.
+    pub fn term(&self) -> u64 {
+        self.hs.term
+    }
+    /// The persisted term and vote.
+    pub fn hard_state(&self) -> HardState {
+        self.hs
+    }
+    /// The current role.
+    pub fn role(&self) -> RoleKind {
+        self.role
+    }
+    /// Whether this node is the leader.
+    pub fn is_leader(&self) -> bool {
+        self.role == RoleKind::Leader
+    }
+    /// The leader of the current term, when known.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader
+    }
+    /// The highest committed index.
+    pub fn commit(&self) -> u64 {
+        self.commit
+    }
+    /// The highest index committed and durable on a majority.
+    pub fn durable(&self) -> u64 {
+        self.durable
+    }
+    /// The highest index handed out in [`Output::Apply`].
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+    /// The highest index durable in the local log.
+    pub fn persisted(&self) -> u64 {
+        self.persisted
+    }
+    /// The last index in the log.
+    pub fn last_index(&self) -> u64 {
+        self.log.last_index()
+    }
+    /// The compaction point: entries at or below it are gone from the log.
+    pub fn compacted(&self) -> u64 {
+        self.log.offset()
+    }
+    /// The in-memory log.
+    pub fn log(&self) -> &MemLog {
+        &self.log
+    }
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    fn send(&mut self, to: NodeId, msg: Message) {
+        self.out.push(Output::Send(to, msg));
+    }
+
+    fn peers(&self) -> Vec<NodeId> {
+        let me = self.cfg.id;
+        self.cfg
+            .voters
+            .iter()
+            .copied()
+            .filter(|&p| p != me)
+            .collect()
+    }
+
+    fn persist_hard_state(&mut self) {
+        self.out.push(Output::PersistHardState(self.hs));
+    }
+
+    fn set_leader(&mut self, leader: Option<NodeId>) {
+        if self.leader != leader {
+            self.leader = leader;
+            self.out.push(Output::LeaderChanged {
+                term: self.hs.term,
+                leader,
+            });
+        }
+    }
+
+    /// Moves to `term` (persisting it) as a follower of `leader`.
+    fn become_follower(&mut self, term: u64, leader: Option<NodeId>) {
+        let was_leader = self.role == RoleKind::Leader;
+        if term > self.hs.term {
+            self.hs = HardState { term, vote: None };
+            self.persist_hard_state();
+            self.matched_leader = 0;
+            self.leader = None;
+            self.out.push(Output::LeaderChanged { term, leader: None });
+        }
+        self.role = RoleKind::Follower;
+        self.progress.clear();
+        self.transfer = None;
+        if was_leader {
+            self.fail_reads();
+        }
+        self.set_leader(leader);
+        self.reset_election_timer();
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Message) {
+        if !self.cfg.voters.contains(&from) || from == self.cfg.id {
+            return;
+        }
+        let term = msg.term();
+        if term > self.hs.term {
+            match msg {
+                Message::PreVote { .. } => {}
+                Message::PreVoteResp { granted: true, .. } => {}
+                Message::Vote { force: false, .. } if self.in_lease() => return,
+                Message::Append { .. } | Message::Heartbeat { .. } => {
+                    self.become_follower(term, Some(from))
+                }
+                _ => self.become_follower(term, None),
+            }
+        } else if term < self.hs.term {
+            match msg {
+                Message::Append { .. } | Message::Heartbeat { .. } => {
+                    let t = self.hs.term;
+                    self.send(
+                        from,
+                        Message::AppendResp {
+                            term: t,
+                            index: 0,
+                            persisted: 0,
+                            reject: Some(0),
+                        },
+                    );
+                }
+                Message::PreVote { .. } => {
+                    let t = self.hs.term;
+                    self.send(
+                        from,
+                        Message::PreVoteResp {
+                            term: t,
+                            granted: false,
+                        },
+                    );
+                }
+                _ => {}
+            }
+            return;
+        }
+        match msg {
+            Message::PreVote {
+                term,
+                last_index,
+                last_term,
+            } => self.on_pre_vote(from, term, last_index, last_term),
+            Message::PreVoteResp { term, granted } => self.on_pre_vote_resp(from, term, granted),
+            Message::Vote {
+                last_index,
+                last_term,
+                ..
+            } => self.on_vote(from, last_index, last_term),
+            Message::VoteResp { granted, .. } => self.on_vote_resp(from, granted),
+            Message::Append {
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+                durable,
+                ..
+            } => self.on_append(from, prev_index, prev_term, entries, commit, durable),
+            Message::AppendResp {
+                index,
+                persisted,
+                reject,
+                ..
+            } => self.on_append_resp(from, index, persisted, reject),
+            Message::Heartbeat {
+                commit,
+                durable,
+                floor,
+                seq,
+                ..
+            } => self.on_heartbeat(from, commit, durable, floor, seq),
+            Message::HeartbeatResp { seq, .. } => self.on_heartbeat_resp(from, seq),
+            Message::TimeoutNow { .. } => self.on_timeout_now(from),
+        }
+    }
+
+    fn tick(&mut self) {
+        if self.role == RoleKind::Leader {
+            self.tick_leader();
+        } else {
+            self.tick_election();
+        }
+    }
+}

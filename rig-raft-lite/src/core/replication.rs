@@ -1,0 +1,352 @@
+//! Log replication: per-follower progress, pipelined and batched appends with bounded in-flight
+//! messages (flow control), and the follower's side of `Append`.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+
+use super::state::{Entry, Message, NodeId, Output, RoleKind};
+use super::Raft;
+
+/// What the leader knows about one follower.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The follower's log matches the leader's through this index (received).
+    pub matched: u64,
+    /// ... and is durable on the follower through this index.
+    pub persisted: u64,
+    /// The next index to send.
+    pub next: u64,
+    /// The last index of each append in flight (at most `max_inflight`).
+    inflight: VecDeque<u64>,
+    /// Probing: one append at a time until the follower's match point is found.
+    probing: bool,
+    /// A probe is out; wait for its answer (or a heartbeat answer) before the next one.
+    probe_sent: bool,
+    /// Heard from since the last check-quorum round.
+    pub(super) recent_active: bool,
+    /// `matched` at the previous heartbeat answer (no progress across two rounds: resend).
+    matched_at_heartbeat: u64,
+}
+
+impl Raft {
+    pub(super) fn become_leader(&mut self) {
+        self.role = RoleKind::Leader;
+        self.set_leader(Some(self.cfg.id));
+        let next = self.log.last_index() + 1;
+        self.progress = self
+            .peers()
+            .into_iter()
+            .map(|p| {
+                let pr = Progress {
+                    next,
+                    probing: true,
+                    ..Progress::default()
+                };
+                (p, pr)
+            })
+            .collect();
+        self.heartbeat_elapsed = 0;
+        self.election_elapsed = 0;
+        self.transfer = None;
+        self.reads.reset();
+        // The no-op commits everything before this term once a majority has it.
+        self.append_local(vec![Bytes::new()]);
+        self.broadcast_append();
+    }
+
+    pub(super) fn propose(&mut self, data: Vec<Bytes>) {
+        if self.role != RoleKind::Leader || self.transfer.is_some() || data.is_empty() {
+            let leader = if self.transfer.is_some() {
+                None
+            } else {
+                self.leader
+            };
+            self.out.push(Output::ProposalRejected { leader });
+            return;
+        }
+        let (first, last) = self.append_local(data);
+        let term = self.hs.term;
+        self.out.push(Output::Proposed { first, last, term });
+        self.broadcast_append();
+    }
+
+    fn append_local(&mut self, data: Vec<Bytes>) -> (u64, u64) {
+        let first = self.log.last_index() + 1;
+        let term = self.hs.term;
+        let entries: Vec<Entry> = data
+            .into_iter()
+            .enumerate()
+            .map(|(i, data)| Entry {
+                term,
+                index: first + i as u64,
+                data,
+            })
+            .collect();
+        let last = first + entries.len() as u64 - 1;
+        self.log.truncate_append(&entries);
+        self.out.push(Output::PersistEntries(entries));
+        self.maybe_commit();
+        (first, last)
+    }
+
+    pub(super) fn broadcast_append(&mut self) {
+        for p in self.peers() {
+            while self.send_append(p) {}
+        }
+    }
+
+    /// Sends the next batch to `to` if flow control allows; whether a message went out.
+    pub(super) fn send_append(&mut self, to: NodeId) -> bool {
+        let last = self.log.last_index();
+        let (term, commit, durable) = (self.hs.term, self.commit, self.durable);
+        let max_inflight = self.cfg.max_inflight.max(1);
+        let max_batch = self.cfg.max_batch.max(1);
+        let Some(pr) = self.progress.get(&to) else {
+            return false;
+        };
+        if (pr.probing && pr.probe_sent) || (!pr.probing && pr.inflight.len() >= max_inflight) {
+            return false;
+        }
+        let prev_index = pr.next - 1;
+        // Below the compaction point: the follower needs a snapshot (compaction waits for
+        // every voter, see `snapshot.rs`, so this only happens after a wipe).
+        let Some(prev_term) = self.log.term(prev_index) else {
+            return false;
+        };
+        let entries = self.log.slice(pr.next, last, max_batch);
+        if !pr.probing && entries.is_empty() {
+            return false;
+        }
+        let sent_last = prev_index + entries.len() as u64;
+        let commit = commit.min(sent_last.max(pr.matched));
+        let durable = durable.min(commit);
+        let pr = self.progress.get_mut(&to).expect("checked above");
+        if pr.probing {
+            pr.probe_sent = true;
+        } else {
+            pr.inflight.push_back(sent_last);
+            pr.next = sent_last + 1;
+        }
+        let msg = Message::Append {
+            term,
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            durable,
+        };
+        self.send(to, msg);
+        !self.progress[&to].probing
+    }
+
+    pub(super) fn on_append(
+        &mut self,
+        from: NodeId,
+        mut prev_index: u64,
+        mut prev_term: u64,
+        mut entries: Vec<Entry>,
+        commit: u64,
+        durable: u64,
+    ) {
+        self.follow(from);
+        let term = self.hs.term;
+        // Entries at or below the compaction point are committed, hence already here.
+        let offset = self.log.offset();
+        if prev_index < offset {
+            entries.retain(|e| e.index > offset);
+            prev_index = offset;
+            prev_term = self.log.term(offset).unwrap_or(0);
+        }
+        if self.log.term(prev_index) != Some(prev_term) {
+            let hint = prev_index.saturating_sub(1).min(self.log.last_index());
+            self.send(
+                from,
+                Message::AppendResp {
+                    term,
+                    index: prev_index,
+                    persisted: 0,
+                    reject: Some(hint),
+                },
+            );
+            return;
+        }
+        let last_new = prev_index + entries.len() as u64;
+        if let Some(pos) = entries
+            .iter()
+            .position(|e| self.log.term(e.index) != Some(e.term))
+        {
+            let fresh = entries.split_off(pos);
+            let first = fresh[0].index;
+            self.persisted = self.persisted.min(first - 1);
+            self.log.truncate_append(&fresh);
+            self.out.push(Output::PersistEntries(fresh));
+        }
+        self.matched_leader = self.matched_leader.max(last_new);
+        let commit = commit.min(self.matched_leader);
+        self.advance_follower_commit(commit, durable);
+        self.ack_leader();
+    }
+
+    /// Follower: acknowledges what matches the leader's log and what of it is durable.
+    pub(super) fn ack_leader(&mut self) {
+        let Some(leader) = self.leader.filter(|&l| l != self.cfg.id) else {
+            return;
+        };
+        if self.matched_leader == 0 {
+            return;
+        }
+        let term = self.hs.term;
+        let index = self.matched_leader;
+        let persisted = self.persisted.min(index);
+        self.send(
+            leader,
+            Message::AppendResp {
+                term,
+                index,
+                persisted,
+                reject: None,
+            },
+        );
+    }
+
+    /// Same-term message from the leader: follow it and restart the election timer.
+    fn follow(&mut self, leader: NodeId) {
+        if self.role != RoleKind::Follower {
+            self.become_follower(self.hs.term, Some(leader));
+        } else {
+            self.set_leader(Some(leader));
+            self.election_elapsed = 0;
+        }
+    }
+
+    pub(super) fn on_append_resp(
+        &mut self,
+        from: NodeId,
+        index: u64,
+        persisted: u64,
+        reject: Option<u64>,
+    ) {
+        if self.role != RoleKind::Leader {
+            return;
+        }
+        let offset = self.log.offset();
+        let Some(pr) = self.progress.get_mut(&from) else {
+            return;
+        };
+        pr.recent_active = true;
+        match reject {
+            None => {
+                pr.matched = pr.matched.max(index);
+                pr.persisted = pr.persisted.max(persisted.min(pr.matched));
+                while pr.inflight.front().is_some_and(|&i| i <= index) {
+                    pr.inflight.pop_front();
+                }
+                if pr.probing {
+                    pr.probing = false;
+                    pr.probe_sent = false;
+                    pr.inflight.clear();
+                    pr.next = pr.matched + 1;
+                }
+                pr.next = pr.next.max(pr.matched + 1);
+                self.maybe_commit();
+                while self.send_append(from) {}
+                if self.transfer.is_some_and(|(to, _)| to == from) {
+                    self.maybe_send_timeout_now();
+                }
+            }
+            Some(hint) => {
+                if hint < pr.matched {
+                    // The follower lost unsynced entries (a restart); lowering is conservative.
+                    pr.matched = hint;
+                    pr.persisted = pr.persisted.min(hint);
+                } else if (pr.probing && index + 1 != pr.next)
+                    || (!pr.probing && index <= pr.matched)
+                {
+                    return; // stale
+                }
+                // Every voter holds the compacted prefix durably (see `snapshot.rs`).
+                pr.next = (pr.matched + 1).max(index.min(hint + 1)).max(offset + 1);
+                pr.probing = true;
+                pr.probe_sent = false;
+                pr.inflight.clear();
+                self.send_append(from);
+            }
+        }
+    }
+
+    pub(super) fn on_heartbeat(
+        &mut self,
+        from: NodeId,
+        commit: u64,
+        durable: u64,
+        floor: u64,
+        seq: u64,
+    ) {
+        self.follow(from);
+        self.floor = self.floor.max(floor);
+        self.advance_follower_commit(commit.min(self.matched_leader), durable);
+        let term = self.hs.term;
+        self.send(from, Message::HeartbeatResp { term, seq });
+    }
+
+    pub(super) fn on_heartbeat_resp(&mut self, from: NodeId, seq: u64) {
+        if self.role != RoleKind::Leader {
+            return;
+        }
+        let (last, offset) = (self.log.last_index(), self.log.offset());
+        let Some(pr) = self.progress.get_mut(&from) else {
+            return;
+        };
+        pr.recent_active = true;
+        let stalled = pr.matched < last && pr.matched == pr.matched_at_heartbeat;
+        pr.matched_at_heartbeat = pr.matched;
+        if pr.probing || stalled {
+            // A lost probe or lost appends: resend from the match point.
+            pr.probing = true;
+            pr.probe_sent = false;
+            pr.inflight.clear();
+            pr.next = (pr.matched + 1).max(offset + 1);
+            self.send_append(from);
+        }
+        self.on_read_ack(from, seq);
+    }
+
+    pub(super) fn broadcast_heartbeat(&mut self) {
+        let (term, seq, floor) = (self.hs.term, self.reads.seq(), self.compaction_floor());
+        for p in self.peers() {
+            let matched = self.progress.get(&p).map_or(0, |pr| pr.matched);
+            let commit = self.commit.min(matched);
+            let durable = self.durable.min(commit);
+            self.send(
+                p,
+                Message::Heartbeat {
+                    term,
+                    commit,
+                    durable,
+                    floor,
+                    seq,
+                },
+            );
+        }
+    }
+
+    pub(super) fn tick_leader(&mut self) {
+        self.heartbeat_elapsed += 1;
+        self.election_elapsed += 1;
+        if self.election_elapsed >= self.cfg.election_ticks {
+            self.election_elapsed = 0;
+            self.check_quorum();
+            if self.role != RoleKind::Leader {
+                return;
+            }
+        }
+        if let Some((to, elapsed)) = self.transfer {
+            self.transfer = (elapsed + 1 < self.cfg.election_ticks).then_some((to, elapsed + 1));
+        }
+        if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
+            self.heartbeat_elapsed = 0;
+            self.broadcast_heartbeat();
+        }
+    }
+}

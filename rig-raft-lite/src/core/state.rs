@@ -1,0 +1,288 @@
+//! The core's vocabulary: configuration, persisted state, entries, messages, inputs and outputs.
+
+use bytes::Bytes;
+
+/// A node's id within its group (unique, never reused).
+pub type NodeId = u64;
+
+/// When an entry counts as committed (per group, Tupl's two modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Committed once a majority has the entry durable (fsynced). Never loses a committed entry
+    /// while a majority of disks survives.
+    Strict,
+    /// Committed once a majority has received the entry (written, not necessarily fsynced); a
+    /// background sync makes it durable on a majority. If a majority loses power before that sync,
+    /// committed (but not yet durable) entries may be lost; the `durable` watermark never is.
+    Volatile,
+}
+
+/// How a node behaves; every duration is counted in [`Input::Tick`]s.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This node.
+    pub id: NodeId,
+    /// Every voting member, this node included.
+    pub voters: Vec<NodeId>,
+    /// The minimum election timeout; the actual one is drawn from `min..2*min` at every reset.
+    pub election_ticks: u32,
+    /// A leader sends heartbeats this often (must be below `election_ticks`).
+    pub heartbeat_ticks: u32,
+    /// Appends in flight to one follower before the leader waits for acknowledgments.
+    pub max_inflight: usize,
+    /// Entries in one append message.
+    pub max_batch: usize,
+    /// The group's commit mode.
+    pub commit_mode: CommitMode,
+    /// Ask for votes without disturbing the group first (a partitioned node cannot inflate terms).
+    pub pre_vote: bool,
+    /// A leader steps down when it has not heard from a majority within an election timeout, and
+    /// followers ignore vote requests while they hear from a leader.
+    pub check_quorum: bool,
+}
+
+impl Config {
+    /// A configuration with rig's defaults for `id` in a group of `voters`.
+    pub fn new(id: NodeId, voters: Vec<NodeId>) -> Self {
+        Self {
+            id,
+            voters,
+            election_ticks: 10,
+            heartbeat_ticks: 2,
+            max_inflight: 8,
+            max_batch: 256,
+            commit_mode: CommitMode::Strict,
+            pre_vote: true,
+            check_quorum: true,
+        }
+    }
+
+    /// How many voters make a majority.
+    pub fn quorum(&self) -> usize {
+        self.voters.len() / 2 + 1
+    }
+}
+
+/// What a node persists (fsync + rename) before it answers: its term and its vote in that term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HardState {
+    /// The latest term this node has seen.
+    pub term: u64,
+    /// Whom it voted for in `term`.
+    pub vote: Option<NodeId>,
+}
+
+/// One log entry. `data` is opaque to the core; an empty `data` from a new leader is its no-op.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The leader's term when it appended the entry.
+    pub term: u64,
+    /// The entry's position (from 1).
+    pub index: u64,
+    /// The payload.
+    pub data: Bytes,
+}
+
+/// Messages between nodes. Every message carries its sender's term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// "Would you vote for me in `term`?" (the sender's term stays `term - 1`).
+    PreVote {
+        /// The term the sender would campaign in.
+        term: u64,
+        /// The sender's last log index.
+        last_index: u64,
+        /// The term of that entry.
+        last_term: u64,
+    },
+    /// The answer to [`Message::PreVote`].
+    PreVoteResp {
+        /// The pre-vote's term when granted, the responder's term otherwise.
+        term: u64,
+        /// Whether the responder would vote.
+        granted: bool,
+    },
+    /// A vote request.
+    Vote {
+        /// The candidate's term.
+        term: u64,
+        /// The candidate's last log index.
+        last_index: u64,
+        /// The term of that entry.
+        last_term: u64,
+        /// Set by a leadership transfer: ignore the leader lease.
+        force: bool,
+    },
+    /// The answer to [`Message::Vote`].
+    VoteResp {
+        /// The responder's term.
+        term: u64,
+        /// Whether the vote was granted.
+        granted: bool,
+    },
+    /// Entries after `prev_index`, from the leader of `term`.
+    Append {
+        /// The leader's term.
+        term: u64,
+        /// The index before the first entry.
+        prev_index: u64,
+        /// The term of that entry.
+        prev_term: u64,
+        /// The entries (possibly none).
+        entries: Vec<Entry>,
+        /// The leader's commit index.
+        commit: u64,
+        /// The leader's durable watermark.
+        durable: u64,
+    },
+    /// The answer to [`Message::Append`], also sent when a follower's log becomes durable.
+    AppendResp {
+        /// The responder's term.
+        term: u64,
+        /// Accepted: the index through which the responder's log matches the leader's.
+        /// Rejected: the rejected `prev_index`.
+        index: u64,
+        /// The index through which the matching log is durable on the responder.
+        persisted: u64,
+        /// `Some(last index)` when the append was rejected (a hint where to probe).
+        reject: Option<u64>,
+    },
+    /// A heartbeat; `seq` numbers read-index rounds.
+    Heartbeat {
+        /// The leader's term.
+        term: u64,
+        /// The leader's commit index, capped at what this follower is known to match.
+        commit: u64,
+        /// The leader's durable watermark, capped the same way.
+        durable: u64,
+        /// Every voter has this prefix durable: followers may compact through it.
+        floor: u64,
+        /// The read-index round.
+        seq: u64,
+    },
+    /// The answer to [`Message::Heartbeat`].
+    HeartbeatResp {
+        /// The responder's term.
+        term: u64,
+        /// The round being answered.
+        seq: u64,
+    },
+    /// A leadership transfer: campaign now.
+    TimeoutNow {
+        /// The leader's term.
+        term: u64,
+    },
+}
+
+impl Message {
+    /// The sender's term as the message states it.
+    pub fn term(&self) -> u64 {
+        match *self {
+            Message::PreVote { term, .. }
+            | Message::PreVoteResp { term, .. }
+            | Message::Vote { term, .. }
+            | Message::VoteResp { term, .. }
+            | Message::Append { term, .. }
+            | Message::AppendResp { term, .. }
+            | Message::Heartbeat { term, .. }
+            | Message::HeartbeatResp { term, .. }
+            | Message::TimeoutNow { term } => term,
+        }
+    }
+}
+
+/// What the driver feeds the core.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Time passed (one tick).
+    Tick,
+    /// A message arrived.
+    Message(NodeId, Message),
+    /// Append these payloads (leader only).
+    Propose(Vec<Bytes>),
+    /// The log is durable through `index`, whose entry had `term` when it was written.
+    Persisted {
+        /// The highest durable index.
+        index: u64,
+        /// Its entry's term.
+        term: u64,
+    },
+    /// The engine applied through this index; entries at or below may be compacted.
+    Compact(u64),
+    /// Hand leadership to this node.
+    TransferLeader(NodeId),
+    /// A linearizable read: answer with [`Output::ReadReady`] or [`Output::ReadFailed`].
+    ReadIndex(u64),
+}
+
+/// What the core asks the driver to do, in order. Persist outputs MUST be carried out before any
+/// later [`Output::Send`] (hard state: fsync and rename before sending; entries: written, and in
+/// `Strict` mode synced before reporting [`Input::Persisted`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `msg` to `to`.
+    Send(NodeId, Message),
+    /// Persist the hard state (fsync + rename) before any later send.
+    PersistHardState(HardState),
+    /// Write these entries, first truncating the log after `entries[0].index - 1`.
+    PersistEntries(Vec<Entry>),
+    /// These committed entries are ready to apply, in order.
+    Apply(Vec<Entry>),
+    /// The commit and durable watermarks moved.
+    Watermarks {
+        /// The highest committed index.
+        committed: u64,
+        /// The highest index durable on a majority (and committed).
+        durable: u64,
+    },
+    /// The known leader or term changed.
+    LeaderChanged {
+        /// The current term.
+        term: u64,
+        /// The leader of that term, when known.
+        leader: Option<NodeId>,
+    },
+    /// A proposal got these consecutive indexes in `term`.
+    Proposed {
+        /// The first index.
+        first: u64,
+        /// The last index.
+        last: u64,
+        /// The leader's term.
+        term: u64,
+    },
+    /// A proposal was refused (not the leader, or a transfer is under way).
+    ProposalRejected {
+        /// The leader, when known.
+        leader: Option<NodeId>,
+    },
+    /// The log may be compacted through this index (entries dropped from the core's memory).
+    Compacted(u64),
+    /// A read may proceed once the state is applied through `index`.
+    ReadReady {
+        /// The caller's id from [`Input::ReadIndex`].
+        id: u64,
+        /// The read index.
+        index: u64,
+    },
+    /// A read could not be confirmed (not the leader, or leadership was lost).
+    ReadFailed {
+        /// The caller's id.
+        id: u64,
+        /// The leader, when known.
+        leader: Option<NodeId>,
+    },
+}
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    /// Follows a leader (or waits for one).
+    Follower,
+    /// Asking for pre-votes.
+    PreCandidate,
+    /// Asking for votes.
+    Candidate,
+    /// Accepts proposals.
+    Leader,
+}

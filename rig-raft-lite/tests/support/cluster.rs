@@ -1,0 +1,372 @@
+//! An in-test cluster of sans-IO cores: seeded message drops, duplication, reordering, partitions,
+//! crashes (losing unsynced writes on power loss) and restarts, with Raft's safety properties
+//! checked after every step.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use rig_core::seams::{Rand, SeededRand};
+use rig_raft_lite::core::{
+    CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, Raft, Restored,
+};
+
+use super::invariants::Checker;
+
+/// One node's disk: what survives a crash.
+#[derive(Debug, Default, Clone)]
+struct Disk {
+    hs: HardState,
+    offset: u64,
+    offset_term: u64,
+    /// Written entries after `offset` (in the page cache).
+    written: Vec<Entry>,
+    /// Synced entries after `offset`.
+    synced: Vec<Entry>,
+}
+
+impl Disk {
+    fn write(&mut self, entries: &[Entry]) {
+        let first = entries[0].index;
+        let keep = (first - self.offset - 1) as usize;
+        self.written.truncate(keep);
+        self.written.extend_from_slice(entries);
+    }
+
+    fn compact(&mut self, through: u64) {
+        let term_of = |log: &[Entry], i: u64| log.iter().find(|e| e.index == i).map(|e| e.term);
+        let Some(term) = term_of(&self.synced, through) else {
+            return;
+        };
+        self.synced.retain(|e| e.index > through);
+        self.written.retain(|e| e.index > through);
+        self.offset = through;
+        self.offset_term = term;
+    }
+}
+
+/// How a crash treats unsynced writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crash {
+    /// Power loss: unsynced writes are gone.
+    PowerLoss,
+    /// Process crash: the page cache survives.
+    Process,
+}
+
+/// The harness's knobs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Group size.
+    pub nodes: u64,
+    /// Commit mode.
+    pub mode: CommitMode,
+    /// Crash kind.
+    pub crash: Crash,
+    /// Steps of chaos.
+    pub steps: usize,
+}
+
+/// Counters that show the faults and features were exercised.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Leaders elected.
+    pub elections: u64,
+    /// Leaders elected through a transfer (`TimeoutNow`).
+    pub transfers: u64,
+    /// Crashes.
+    pub crashes: u64,
+    /// Entries committed on some node.
+    pub committed: u64,
+    /// Reads confirmed.
+    pub reads: u64,
+    /// Compactions.
+    pub compactions: u64,
+}
+
+/// The cluster.
+pub struct Cluster {
+    opts: Options,
+    rand: SeededRand,
+    nodes: Vec<Option<Raft>>,
+    disks: Vec<Disk>,
+    net: Vec<(NodeId, NodeId, Message)>,
+    cut: BTreeSet<(NodeId, NodeId)>,
+    checker: Checker,
+    next_payload: u64,
+    reads: BTreeMap<(NodeId, u64), u64>,
+    next_read: u64,
+    pub stats: Stats,
+}
+
+impl Cluster {
+    /// A fresh cluster for `seed`.
+    pub fn new(seed: u64, opts: Options) -> Self {
+        let n = opts.nodes as usize;
+        let checker = Checker::new(opts.mode, opts.crash);
+        let mut c = Self {
+            opts,
+            rand: SeededRand::new(seed),
+            nodes: (0..n).map(|_| None).collect(),
+            disks: vec![Disk::default(); n],
+            net: Vec::new(),
+            cut: BTreeSet::new(),
+            checker,
+            next_payload: 0,
+            reads: BTreeMap::new(),
+            next_read: 0,
+            stats: Stats::default(),
+        };
+        for id in 1..=c.opts.nodes {
+            c.start(id);
+        }
+        c
+    }
+
+    fn config(&self, id: NodeId) -> Config {
+        let mut cfg = Config::new(id, (1..=self.opts.nodes).collect());
+        cfg.commit_mode = self.opts.mode;
+        cfg.max_inflight = 3;
+        cfg.max_batch = 4;
+        cfg
+    }
+
+    fn start(&mut self, id: NodeId) {
+        // Recovery fsyncs whatever the page cache still holds.
+        let d = &mut self.disks[(id - 1) as usize];
+        d.synced = d.written.clone();
+        let d = &self.disks[(id - 1) as usize];
+        let restored = Restored {
+            hard_state: d.hs,
+            snapshot_index: d.offset,
+            snapshot_term: d.offset_term,
+            entries: d.written.clone(),
+        };
+        let raft = Raft::new(self.config(id), Box::new(self.rand.split()), restored);
+        self.checker.restarted(id, d.offset);
+        self.nodes[(id - 1) as usize] = Some(raft);
+    }
+
+    fn chance(&self, percent: u64) -> bool {
+        self.rand.below(100) < percent
+    }
+
+    fn pick(&self, n: u64) -> u64 {
+        self.rand.below(n)
+    }
+
+    fn alive(&self) -> Vec<NodeId> {
+        (1..=self.opts.nodes)
+            .filter(|&i| self.nodes[(i - 1) as usize].is_some())
+            .collect()
+    }
+
+    fn input(&mut self, id: NodeId, input: Input) {
+        let Some(raft) = self.nodes[(id - 1) as usize].as_mut() else {
+            return;
+        };
+        raft.step(input);
+        let outs = raft.take_outputs();
+        self.handle(id, outs);
+        self.checker.check(id, &self.nodes, &mut self.stats);
+    }
+
+    fn handle(&mut self, id: NodeId, outs: Vec<Output>) {
+        let disk = &mut self.disks[(id - 1) as usize];
+        for out in outs {
+            match out {
+                Output::Send(to, msg) => {
+                    if let Message::TimeoutNow { .. } = msg {
+                        self.stats.transfers += 1;
+                    }
+                    self.net.push((id, to, msg))
+                }
+                Output::PersistHardState(hs) => disk.hs = hs,
+                Output::PersistEntries(entries) => disk.write(&entries),
+                Output::Apply(entries) => self.checker.applied(id, &entries),
+                Output::Compacted(through) => {
+                    disk.compact(through);
+                    self.stats.compactions += 1;
+                }
+                Output::ReadReady { id: rid, index } => {
+                    let floor = self.reads.remove(&(id, rid)).expect("a read we issued");
+                    assert!(
+                        index >= floor,
+                        "read index {index} below a commit {floor} known before the read"
+                    );
+                    self.stats.reads += 1;
+                }
+                Output::ReadFailed { id: rid, .. } => {
+                    self.reads.remove(&(id, rid));
+                }
+                Output::Watermarks { .. }
+                | Output::LeaderChanged { .. }
+                | Output::Proposed { .. }
+                | Output::ProposalRejected { .. } => {}
+            }
+        }
+    }
+
+    fn sync(&mut self, id: NodeId) {
+        let disk = &mut self.disks[(id - 1) as usize];
+        disk.synced = disk.written.clone();
+        let (index, term) = disk
+            .synced
+            .last()
+            .map_or((disk.offset, disk.offset_term), |e| (e.index, e.term));
+        self.input(id, Input::Persisted { index, term });
+    }
+
+    fn crash(&mut self, id: NodeId) {
+        let disk = &mut self.disks[(id - 1) as usize];
+        if self.opts.crash == Crash::PowerLoss {
+            disk.written = disk.synced.clone();
+        }
+        self.nodes[(id - 1) as usize] = None;
+        self.stats.crashes += 1;
+    }
+
+    fn deliver(&mut self, i: usize, keep: bool) {
+        let (from, to, msg) = if keep {
+            self.net[i].clone()
+        } else {
+            self.net.swap_remove(i)
+        };
+        if self.cut.contains(&(from, to)) {
+            return;
+        }
+        if std::env::var("RAFT_TRACE").is_ok() {
+            eprintln!("{from}->{to} {msg:?}");
+        }
+        self.input(to, Input::Message(from, msg));
+    }
+
+    fn partition(&mut self) {
+        self.cut.clear();
+        let n = self.opts.nodes;
+        let side: Vec<bool> = (0..n).map(|_| self.chance(50)).collect();
+        for a in 1..=n {
+            for b in 1..=n {
+                if side[(a - 1) as usize] != side[(b - 1) as usize] {
+                    self.cut.insert((a, b));
+                }
+            }
+        }
+    }
+
+    /// One random action.
+    pub fn step(&mut self) {
+        let n = self.opts.nodes;
+        let roll = self.pick(100);
+        let node = 1 + self.pick(n);
+        match roll {
+            0..=49 if !self.net.is_empty() => {
+                let i = self.pick(self.net.len() as u64) as usize;
+                if self.chance(5) {
+                    self.net.swap_remove(i);
+                } else {
+                    let dup = self.chance(5);
+                    self.deliver(i, dup);
+                }
+            }
+            0..=64 => {
+                for id in self.alive() {
+                    self.input(id, Input::Tick);
+                }
+            }
+            65..=76 => self.sync(node),
+            77..=86 => {
+                self.next_payload += 1;
+                let data = Bytes::from(self.next_payload.to_le_bytes().to_vec());
+                self.input(node, Input::Propose(vec![data]));
+            }
+            87..=88 => {
+                let down = n - self.alive().len() as u64;
+                if down < (n - 1) / 2 + u64::from(self.chance(10))
+                    && self.nodes[(node - 1) as usize].is_some()
+                {
+                    self.crash(node);
+                }
+            }
+            89..=91 => {
+                if self.nodes[(node - 1) as usize].is_none() {
+                    self.start(node);
+                }
+            }
+            92 => self.partition(),
+            93..=94 => self.cut.clear(),
+            95 => {
+                let to = 1 + self.pick(n);
+                self.input(node, Input::TransferLeader(to));
+            }
+            96..=97 => {
+                let through = self.nodes[(node - 1) as usize]
+                    .as_ref()
+                    .map_or(0, Raft::applied);
+                self.input(node, Input::Compact(through));
+            }
+            _ => {
+                self.next_read += 1;
+                let rid = self.next_read;
+                self.reads.insert((node, rid), self.checker.max_commit());
+                self.input(node, Input::ReadIndex(rid));
+            }
+        }
+    }
+
+    /// Chaos, then heal everything and require progress: a proposal commits everywhere.
+    pub fn run(&mut self) {
+        for _ in 0..self.opts.steps {
+            self.step();
+        }
+        self.cut.clear();
+        for id in 1..=self.opts.nodes {
+            if self.nodes[(id - 1) as usize].is_none() {
+                self.start(id);
+            }
+        }
+        let mut target = None;
+        for _ in 0..4000 {
+            for id in self.alive() {
+                self.sync(id);
+            }
+            while !self.net.is_empty() {
+                self.deliver(0, false);
+            }
+            let leader = self
+                .nodes
+                .iter()
+                .flatten()
+                .find(|r| r.is_leader())
+                .map(|r| (r.id(), r.term()));
+            if target.is_some_and(|(l, _)| Some(l) != leader) {
+                target = None;
+            }
+            if let (None, Some(l)) = (target, leader) {
+                self.input(l.0, Input::Propose(vec![Bytes::from_static(b"final")]));
+                let node = self.nodes[(l.0 - 1) as usize].as_ref();
+                target = node.filter(|r| r.is_leader()).map(|r| (l, r.last_index()));
+            }
+            if let Some((_, t)) = target {
+                if self
+                    .nodes
+                    .iter()
+                    .flatten()
+                    .all(|r| r.commit() >= t && r.applied() >= t)
+                {
+                    return;
+                }
+            }
+            for id in self.alive() {
+                self.input(id, Input::Tick);
+            }
+        }
+        panic!(
+            "no progress after healing: {:?}",
+            self.nodes
+                .iter()
+                .flatten()
+                .map(|r| (r.id(), r.role(), r.term(), r.commit(), r.last_index()))
+                .collect::<Vec<_>>()
+        );
+    }
+}

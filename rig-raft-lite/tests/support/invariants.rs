@@ -1,0 +1,145 @@
+//! Raft's safety properties, checked after every step of the cluster harness.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use rig_raft_lite::core::{CommitMode, Entry, NodeId, Raft};
+
+use super::cluster::{Crash, Stats};
+
+/// Everything observed so far, across crashes.
+#[derive(Debug)]
+pub struct Checker {
+    /// Whether committed (not only durable) entries must survive: Strict mode, or Volatile mode
+    /// without power loss.
+    commit_is_safe: bool,
+    /// term -> the one leader it had.
+    leaders: BTreeMap<u64, NodeId>,
+    /// (index, term) -> (data, previous entry's term): one entry per index and term, whose
+    /// prefix is fixed too (log matching by induction).
+    entries: BTreeMap<(u64, u64), (Bytes, u64)>,
+    /// index -> (term, data) of every entry some node saw at or below its safe watermark.
+    committed: BTreeMap<u64, (u64, Bytes)>,
+    /// index -> (term, data) of every entry some state machine applied.
+    applied: BTreeMap<u64, (u64, Bytes)>,
+    applied_upto: BTreeMap<NodeId, u64>,
+    max_commit: u64,
+}
+
+impl Checker {
+    /// A checker for this mode and crash kind.
+    pub fn new(mode: CommitMode, crash: Crash) -> Self {
+        Self {
+            commit_is_safe: mode == CommitMode::Strict || crash == Crash::Process,
+            leaders: BTreeMap::new(),
+            entries: BTreeMap::new(),
+            committed: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            applied_upto: BTreeMap::new(),
+            max_commit: 0,
+        }
+    }
+
+    /// The highest safe watermark any node reached (a read issued now must see at least this).
+    pub fn max_commit(&self) -> u64 {
+        self.max_commit
+    }
+
+    fn safe(&self, r: &Raft) -> u64 {
+        if self.commit_is_safe {
+            r.commit()
+        } else {
+            r.durable()
+        }
+    }
+
+    /// A node (re)started with its state machine at `offset`.
+    pub fn restarted(&mut self, id: NodeId, offset: u64) {
+        self.applied_upto.insert(id, offset);
+    }
+
+    /// A node's state machine applied `entries`.
+    pub fn applied(&mut self, id: NodeId, entries: &[Entry]) {
+        let upto = self.applied_upto.entry(id).or_insert(0);
+        for e in entries {
+            assert_eq!(e.index, *upto + 1, "node {id} applied out of order");
+            *upto = e.index;
+            if self.commit_is_safe {
+                let seen = self
+                    .applied
+                    .entry(e.index)
+                    .or_insert((e.term, e.data.clone()));
+                assert_eq!(
+                    *seen,
+                    (e.term, e.data.clone()),
+                    "state machine safety at {}",
+                    e.index
+                );
+            }
+        }
+    }
+
+    /// Checks every property that node `id`'s last step could have broken.
+    pub fn check(&mut self, id: NodeId, nodes: &[Option<Raft>], stats: &mut Stats) {
+        let Some(r) = nodes[(id - 1) as usize].as_ref() else {
+            return;
+        };
+        let (compacted, applied, commit, last) =
+            (r.compacted(), r.applied(), r.commit(), r.last_index());
+        assert!(
+            compacted <= applied && applied <= commit && commit <= last && r.durable() <= commit,
+            "node {id}: compacted {compacted} applied {applied} commit {commit} last {last} durable {}",
+            r.durable()
+        );
+        if r.is_leader() {
+            let first = *self.leaders.entry(r.term()).or_insert_with(|| {
+                stats.elections += 1;
+                id
+            });
+            assert_eq!(first, id, "two leaders in term {}", r.term());
+        }
+        let log = r.log();
+        for e in log.entries() {
+            let prev_term = log.term(e.index - 1).expect("contiguous log");
+            let seen = self
+                .entries
+                .entry((e.index, e.term))
+                .or_insert_with(|| (e.data.clone(), prev_term));
+            assert_eq!(
+                *seen,
+                (e.data.clone(), prev_term),
+                "log matching at {}/{}",
+                e.index,
+                e.term
+            );
+        }
+        let safe = self.safe(r);
+        self.max_commit = self.max_commit.max(safe);
+        for e in log.entries().iter().take_while(|e| e.index <= safe) {
+            let seen = self
+                .committed
+                .entry(e.index)
+                .or_insert((e.term, e.data.clone()));
+            assert_eq!(
+                *seen,
+                (e.term, e.data.clone()),
+                "node {id}: committed entry {} changed",
+                e.index
+            );
+        }
+        stats.committed = self.committed.len() as u64;
+        for leader in nodes.iter().flatten().filter(|r| r.is_leader()) {
+            let log = leader.log();
+            for (&i, (t, d)) in self.committed.range(log.offset() + 1..) {
+                let has = log.term(i) == Some(*t)
+                    && log.entries()[(i - log.offset() - 1) as usize].data == d;
+                assert!(
+                    has,
+                    "leader {} of term {} lacks committed entry {i}",
+                    leader.id(),
+                    leader.term()
+                );
+            }
+        }
+    }
+}
