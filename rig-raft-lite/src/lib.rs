@@ -14,3 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod core;
+pub mod driver;
+pub mod storage;
+
+pub use driver::{Options, RaftLog};

@@ -1,0 +1,278 @@
+//! One node's critical section: the core, its storage and the driver's bookkeeping. Every input
+//! goes through [`Node::step`], which carries out the core's outputs in order (hard state and
+//! entries are written before any message that follows them is handed to the network).
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bytes::Bytes;
+use rig_core::codec::decode_payload;
+use rig_core::{Durability, Error, Result};
+use tokio::sync::oneshot;
+
+use super::mirror::Mirror;
+use crate::core::{CommitMode, Input, Message, NodeId, Output, Raft};
+use crate::storage::Storage;
+
+/// An append waiting for its durability.
+#[derive(Debug)]
+struct Waiter {
+    last_index: u64,
+    term: u64,
+    first_version: u64,
+    durability: Durability,
+    tx: oneshot::Sender<Result<u64>>,
+}
+
+/// The driver's state for one node.
+#[derive(Debug)]
+pub(crate) struct Node {
+    pub(crate) raft: Raft,
+    storage: Box<dyn Storage>,
+    pub(crate) mirror: Mirror,
+    waiters: VecDeque<Waiter>,
+    reads: BTreeMap<u64, oneshot::Sender<Result<u64>>>,
+    next_read: u64,
+    pub(crate) failed: Option<Error>,
+    pub(crate) outbox: Vec<(NodeId, Message)>,
+    proposed: Option<(u64, u64, u64)>,
+    unsynced: bool,
+    pub(crate) names: BTreeMap<NodeId, String>,
+}
+
+impl Node {
+    pub(crate) fn new(
+        raft: Raft,
+        storage: Box<dyn Storage>,
+        base: u64,
+        names: BTreeMap<NodeId, String>,
+    ) -> Self {
+        Self {
+            raft,
+            storage,
+            mirror: Mirror::new(base),
+            waiters: VecDeque::new(),
+            reads: BTreeMap::new(),
+            next_read: 0,
+            failed: None,
+            outbox: Vec::new(),
+            proposed: None,
+            unsynced: false,
+            names,
+        }
+    }
+
+    /// The error every call fails with once the node stopped (closed or poisoned).
+    pub(crate) fn check(&self) -> Result<()> {
+        self.failed.clone().map_or(Ok(()), Err)
+    }
+
+    pub(crate) fn leader_name(&self) -> Option<String> {
+        self.raft.leader().map(|id| {
+            self.names
+                .get(&id)
+                .cloned()
+                .unwrap_or_else(|| id.to_string())
+        })
+    }
+
+    /// Feeds one input and carries out everything it caused.
+    pub(crate) fn step(&mut self, input: Input) {
+        if self.failed.is_some() {
+            return;
+        }
+        self.raft.step(input);
+        if let Err(e) = self.drain() {
+            self.stop(Error::Poisoned {
+                cause: e.to_string(),
+            });
+        }
+        self.resolve();
+    }
+
+    /// Volatile mode's background sync (Strict mode syncs in every step).
+    pub(crate) fn background_sync(&mut self) {
+        if self.unsynced {
+            self.step_sync();
+        }
+    }
+
+    fn step_sync(&mut self) {
+        match self.storage.sync() {
+            Ok(Some((index, term))) => {
+                self.unsynced = false;
+                self.step(Input::Persisted { index, term });
+            }
+            Ok(None) => self.unsynced = false,
+            Err(e) => self.stop(Error::Poisoned {
+                cause: e.to_string(),
+            }),
+        }
+    }
+
+    fn drain(&mut self) -> Result<()> {
+        loop {
+            let outs = self.raft.take_outputs();
+            if outs.is_empty() {
+                break;
+            }
+            for out in outs {
+                self.carry_out(out)?;
+            }
+            if self.unsynced && self.raft.config().commit_mode == CommitMode::Strict {
+                if let Some((index, term)) = self.storage.sync()? {
+                    self.raft.step(Input::Persisted { index, term });
+                }
+                self.unsynced = false;
+            }
+        }
+        Ok(())
+    }
+
+    fn carry_out(&mut self, out: Output) -> Result<()> {
+        match out {
+            Output::Send(to, msg) => self.outbox.push((to, msg)),
+            Output::PersistHardState(hs) => self.storage.save_hard_state(hs)?,
+            Output::PersistEntries(entries) => {
+                self.storage.write(&entries)?;
+                self.unsynced = true;
+            }
+            Output::Apply(entries) => self.mirror.ingest(&entries)?,
+            Output::Compacted(through) => {
+                let base = self.mirror.compact_to_index(through);
+                self.storage.compact(through, base)?;
+            }
+            Output::Proposed { first, last, term } => self.proposed = Some((first, last, term)),
+            Output::ReadReady { id, index } => {
+                if let Some(tx) = self.reads.remove(&id) {
+                    let _ = tx.send(Ok(self.mirror.version_at(index)));
+                }
+            }
+            Output::ReadFailed { id, .. } => {
+                let leader = self.leader_name();
+                if let Some(tx) = self.reads.remove(&id) {
+                    let _ = tx.send(Err(Error::NotLeader { leader }));
+                }
+            }
+            Output::Watermarks { .. }
+            | Output::LeaderChanged { .. }
+            | Output::ProposalRejected { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The version the next proposal starts at: after the last data entry in the leader's log.
+    fn next_version(&self) -> Result<u64> {
+        let log = self.raft.log();
+        match log.entries().iter().rev().find(|e| !e.data.is_empty()) {
+            Some(e) => decode_payload(&e.data)
+                .map(|p| p.version + 1)
+                .map_err(|err| Error::Corrupt {
+                    location: format!("raft entry {}", e.index),
+                    reason: err.to_string(),
+                }),
+            None => Ok(self.mirror.version_at(log.offset()) + 1),
+        }
+    }
+
+    /// Proposes encoded payloads built by `encode(first_version)`; the receiver resolves with the
+    /// first version once durable at `durability`.
+    pub(crate) fn propose(
+        &mut self,
+        encode: impl FnOnce(u64) -> Vec<Bytes>,
+        durability: Durability,
+    ) -> Result<oneshot::Receiver<Result<u64>>> {
+        self.check()?;
+        if !self.raft.is_leader() {
+            return Err(Error::NotLeader {
+                leader: self.leader_name(),
+            });
+        }
+        let first_version = self.next_version()?;
+        self.proposed = None;
+        self.step(Input::Propose(encode(first_version)));
+        self.check()?;
+        let Some((_, last_index, term)) = self.proposed.take() else {
+            return Err(Error::NotLeader {
+                leader: self.leader_name(),
+            });
+        };
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push_back(Waiter {
+            last_index,
+            term,
+            first_version,
+            durability,
+            tx,
+        });
+        self.resolve();
+        Ok(rx)
+    }
+
+    /// Starts a read-index round.
+    pub(crate) fn read_index(&mut self) -> Result<oneshot::Receiver<Result<u64>>> {
+        self.check()?;
+        self.next_read += 1;
+        let (tx, rx) = oneshot::channel();
+        self.reads.insert(self.next_read, tx);
+        self.step(Input::ReadIndex(self.next_read));
+        Ok(rx)
+    }
+
+    /// Resolves the appends whose durability was reached; fails them all if leadership was lost.
+    fn resolve(&mut self) {
+        let (commit, durable, persisted) = (
+            self.raft.commit(),
+            self.raft.durable(),
+            self.raft.persisted(),
+        );
+        let lost = |w: &Waiter, raft: &Raft| {
+            raft.term() != w.term || raft.log().term(w.last_index).is_some_and(|t| t != w.term)
+        };
+        if self.waiters.iter().any(|w| lost(w, &self.raft)) {
+            for w in self.waiters.drain(..) {
+                let reason = "leadership changed before the append was acknowledged".to_string();
+                let _ = w.tx.send(Err(Error::OutcomeUnknown { reason }));
+            }
+            return;
+        }
+        let applied = self.raft.applied();
+        let mut keep = VecDeque::with_capacity(self.waiters.len());
+        for w in self.waiters.drain(..) {
+            let reached = applied >= w.last_index
+                && match w.durability {
+                    Durability::Applied => commit >= w.last_index,
+                    Durability::Local => commit >= w.last_index && persisted >= w.last_index,
+                    Durability::Replicated => durable >= w.last_index,
+                };
+            if reached {
+                let _ = w.tx.send(Ok(w.first_version));
+            } else {
+                keep.push_back(w);
+            }
+        }
+        self.waiters = keep;
+    }
+
+    /// Stops the node: every pending call fails with `err`, and so does every later one.
+    pub(crate) fn stop(&mut self, err: Error) {
+        if self.failed.is_none() {
+            self.failed = Some(err.clone());
+        }
+        let err = self.failed.clone().unwrap_or(err);
+        for w in self.waiters.drain(..) {
+            let _ = w.tx.send(Err(err.clone()));
+        }
+        for (_, tx) in std::mem::take(&mut self.reads) {
+            let _ = tx.send(Err(err.clone()));
+        }
+    }
+
+    pub(crate) fn save_snapshot(&mut self, snapshot: &rig_core::Snapshot) -> Result<()> {
+        self.check()?;
+        self.storage.save_snapshot(snapshot)
+    }
+
+    pub(crate) fn load_snapshot(&self) -> Result<Option<rig_core::Snapshot>> {
+        self.storage.load_snapshot()
+    }
+}

@@ -1,0 +1,72 @@
+//! [`Router`]: an in-process network between nodes of one group (tests, benchmarks, embedding
+//! several nodes in one process), with partitions for fault injection.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use crate::core::{Message, NodeId};
+
+/// Delivers messages to nodes. Delivery is best effort: a message may be dropped.
+pub trait Network: Send + Sync + std::fmt::Debug + 'static {
+    /// Sends `msg` from `from` to `to`.
+    fn send(&self, from: NodeId, to: NodeId, msg: Message);
+}
+
+/// A node's incoming messages.
+pub type Inbox = mpsc::UnboundedReceiver<(NodeId, Message)>;
+
+#[derive(Debug, Default)]
+struct Routes {
+    nodes: BTreeMap<NodeId, mpsc::UnboundedSender<(NodeId, Message)>>,
+    isolated: BTreeSet<NodeId>,
+}
+
+/// Channels between in-process nodes.
+///
+/// ```
+/// use rig_raft_lite::driver::{Network, Router};
+/// use rig_raft_lite::core::Message;
+/// let router = Router::default();
+/// let mut inbox = router.register(2);
+/// router.send(1, 2, Message::TimeoutNow { term: 1 });
+/// assert_eq!(inbox.try_recv().unwrap(), (1, Message::TimeoutNow { term: 1 }));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Router(Arc<Mutex<Routes>>);
+
+impl Router {
+    fn routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers (or re-registers, after a restart) node `id` and returns its inbox.
+    pub fn register(&self, id: NodeId) -> Inbox {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.routes().nodes.insert(id, tx);
+        rx
+    }
+
+    /// Cuts `id` off from every other node (both directions) until [`heal`](Router::heal).
+    pub fn isolate(&self, id: NodeId) {
+        self.routes().isolated.insert(id);
+    }
+
+    /// Reconnects every node.
+    pub fn heal(&self) {
+        self.routes().isolated.clear();
+    }
+}
+
+impl Network for Router {
+    fn send(&self, from: NodeId, to: NodeId, msg: Message) {
+        let routes = self.routes();
+        if routes.isolated.contains(&from) || routes.isolated.contains(&to) {
+            return;
+        }
+        if let Some(tx) = routes.nodes.get(&to) {
+            let _ = tx.send((from, msg));
+        }
+    }
+}
