@@ -102,7 +102,7 @@ impl Shared {
 /// let router = Router::default();
 /// let inbox = router.register(1);
 /// let opts = Options::new(Config::new(1, vec![1]));
-/// let log = RaftLog::start(opts, MemStorage::default(), Arc::new(router), inbox,
+/// let log = RaftLog::start(opts, Box::new(MemStorage::default()), Arc::new(router), inbox,
 ///     Arc::new(TokioClock), Box::new(SeededRand::new(1)))?;
 /// while log.role() != rig_core::Role::Leader {
 ///     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -120,7 +120,7 @@ impl RaftLog {
     /// Starts a node on `storage`, receiving from `inbox` and sending through `net`.
     pub fn start(
         opts: Options,
-        mut storage: impl Storage,
+        mut storage: Box<dyn Storage>,
         net: Arc<dyn Network>,
         inbox: Inbox,
         clock: Arc<dyn Clock>,
@@ -129,12 +129,7 @@ impl RaftLog {
         let loaded = storage.load()?;
         let id = opts.config.id;
         let raft = Raft::new(opts.config.clone(), rand, loaded.restored);
-        let node = Node::new(
-            raft,
-            Box::new(storage),
-            loaded.base_version,
-            opts.names.clone(),
-        );
+        let node = Node::new(raft, storage, loaded.base_version, opts.names.clone());
         let committed = node.mirror.committed();
         let shared = Arc::new(Shared {
             id,
@@ -312,7 +307,7 @@ impl Log for RaftLog {
     }
 
     async fn close(&self) -> Result<()> {
-        self.shared.with_node(|n| n.stop(Error::Closed));
+        self.shared.with_node(Node::close);
         self.shared.running.send_replace(false);
         // Wake tailers so they observe the closed state.
         self.shared.committed.send_modify(|_| {});

@@ -27,7 +27,8 @@ struct Waiter {
 #[derive(Debug)]
 pub(crate) struct Node {
     pub(crate) raft: Raft,
-    storage: Box<dyn Storage>,
+    /// `None` once closed (the files and their lock are released).
+    storage: Option<Box<dyn Storage>>,
     pub(crate) mirror: Mirror,
     waiters: VecDeque<Waiter>,
     reads: BTreeMap<u64, oneshot::Sender<Result<u64>>>,
@@ -48,7 +49,7 @@ impl Node {
     ) -> Self {
         Self {
             raft,
-            storage,
+            storage: Some(storage),
             mirror: Mirror::new(base),
             waiters: VecDeque::new(),
             reads: BTreeMap::new(),
@@ -89,6 +90,16 @@ impl Node {
         self.resolve();
     }
 
+    fn disk(&mut self) -> Result<&mut Box<dyn Storage>> {
+        self.storage.as_mut().ok_or(Error::Closed)
+    }
+
+    /// Closes the node and releases its storage.
+    pub(crate) fn close(&mut self) {
+        self.stop(Error::Closed);
+        self.storage = None;
+    }
+
     /// Volatile mode's background sync (Strict mode syncs in every step).
     pub(crate) fn background_sync(&mut self) {
         if self.unsynced {
@@ -97,7 +108,7 @@ impl Node {
     }
 
     fn step_sync(&mut self) {
-        match self.storage.sync() {
+        match self.disk().and_then(|d| d.sync()) {
             Ok(Some((index, term))) => {
                 self.unsynced = false;
                 self.step(Input::Persisted { index, term });
@@ -119,7 +130,7 @@ impl Node {
                 self.carry_out(out)?;
             }
             if self.unsynced && self.raft.config().commit_mode == CommitMode::Strict {
-                if let Some((index, term)) = self.storage.sync()? {
+                if let Some((index, term)) = self.disk()?.sync()? {
                     self.raft.step(Input::Persisted { index, term });
                 }
                 self.unsynced = false;
@@ -131,15 +142,15 @@ impl Node {
     fn carry_out(&mut self, out: Output) -> Result<()> {
         match out {
             Output::Send(to, msg) => self.outbox.push((to, msg)),
-            Output::PersistHardState(hs) => self.storage.save_hard_state(hs)?,
+            Output::PersistHardState(hs) => self.disk()?.save_hard_state(hs)?,
             Output::PersistEntries(entries) => {
-                self.storage.write(&entries)?;
+                self.disk()?.write(&entries)?;
                 self.unsynced = true;
             }
             Output::Apply(entries) => self.mirror.ingest(&entries)?,
             Output::Compacted(through) => {
                 let base = self.mirror.compact_to_index(through);
-                self.storage.compact(through, base)?;
+                self.disk()?.compact(through, base)?;
             }
             Output::Proposed { first, last, term } => self.proposed = Some((first, last, term)),
             Output::ReadReady { id, index } => {
@@ -269,10 +280,10 @@ impl Node {
 
     pub(crate) fn save_snapshot(&mut self, snapshot: &rig_core::Snapshot) -> Result<()> {
         self.check()?;
-        self.storage.save_snapshot(snapshot)
+        self.disk()?.save_snapshot(snapshot)
     }
 
     pub(crate) fn load_snapshot(&self) -> Result<Option<rig_core::Snapshot>> {
-        self.storage.load_snapshot()
+        self.storage.as_ref().ok_or(Error::Closed)?.load_snapshot()
     }
 }

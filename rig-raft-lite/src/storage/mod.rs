@@ -3,8 +3,11 @@
 //! Storage calls are synchronous and happen in the driver's critical section, in the order the
 //! core asked for them. A failed write or sync poisons the node (it is never retried).
 
+mod fs;
 mod mem;
+mod records;
 
+pub use fs::FsStorage;
 pub use mem::MemStorage;
 
 use rig_core::{Result, Snapshot};

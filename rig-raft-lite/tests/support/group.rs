@@ -1,6 +1,7 @@
 //! A 3-node in-process [`RaftLog`] group on [`MemStorage`] and a [`Router`], exposed as one
 //! [`Log`] that forwards to the current leader (the conformance suite's view of the group).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,13 +11,15 @@ use rig_core::{
 };
 use rig_raft_lite::core::{CommitMode, Config};
 use rig_raft_lite::driver::{Options, RaftLog, Router};
-use rig_raft_lite::storage::MemStorage;
+use rig_raft_lite::storage::{FsStorage, MemStorage, Storage};
+use rig_testkit::simfs::{SimFs, SimFsController};
 
 /// The group: its nodes, their disks and network, and the node that leads.
 #[derive(Debug)]
 pub struct Group {
     pub nodes: Vec<RaftLog>,
     pub disks: Vec<MemStorage>,
+    pub sim_disks: Vec<(SimFs, SimFsController)>,
     pub router: Router,
     pub leader: usize,
 }
@@ -25,6 +28,18 @@ impl Group {
     /// Starts `n` nodes on `disks` (fresh ones when empty) and waits for a leader that has
     /// committed an entry of its term (so everything committed before is readable).
     pub async fn start(n: u64, mode: CommitMode, disks: Vec<MemStorage>, seed: u64) -> Self {
+        Self::start_on(n, mode, disks, Vec::new(), seed).await
+    }
+
+    /// Like [`start`](Group::start); with `sim_disks`, each node runs [`FsStorage`] on its own
+    /// simulated file system instead of memory.
+    pub async fn start_on(
+        n: u64,
+        mode: CommitMode,
+        disks: Vec<MemStorage>,
+        sim_disks: Vec<(SimFs, SimFsController)>,
+        seed: u64,
+    ) -> Self {
         let disks = if disks.is_empty() {
             (0..n).map(|_| MemStorage::default()).collect()
         } else {
@@ -38,9 +53,16 @@ impl Group {
                 let mut opts = Options::new(cfg);
                 opts.tick = Duration::from_millis(5);
                 let inbox = router.register(id);
+                let storage: Box<dyn Storage> = match sim_disks.get((id - 1) as usize) {
+                    Some((fs, _)) => Box::new(
+                        FsStorage::open(Arc::new(fs.clone()), Path::new("/raft"))
+                            .expect("open disk"),
+                    ),
+                    None => Box::new(disks[(id - 1) as usize].clone()),
+                };
                 RaftLog::start(
                     opts,
-                    disks[(id - 1) as usize].clone(),
+                    storage,
                     Arc::new(router.clone()),
                     inbox,
                     Arc::new(TokioClock),
@@ -52,6 +74,7 @@ impl Group {
         let mut g = Self {
             nodes,
             disks,
+            sim_disks,
             router,
             leader: 0,
         };

@@ -1,0 +1,165 @@
+//! Binary forms of what [`FsStorage`](super::FsStorage) writes. Every format starts with a
+//! version byte; an unknown version is `Corrupt`, never misread.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rig_core::codec::Reader;
+use rig_core::{Error, Result, Snapshot};
+
+use crate::core::{Entry, HardState};
+
+/// The format version of every file.
+pub(crate) const FORMAT: u8 = 1;
+/// The log file's header: format, compaction index, its term, the version at it.
+pub(crate) const LOG_HEADER: usize = 1 + 8 * 3;
+/// A log record's header: body length and CRC32C.
+const RECORD_HEADER: usize = 8;
+
+pub(crate) fn corrupt(location: &str, reason: impl Into<String>) -> Error {
+    Error::Corrupt {
+        location: location.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn checked(location: &str, r: Result<u64, rig_core::codec::CodecError>) -> Result<u64> {
+    r.map_err(|e| corrupt(location, e.to_string()))
+}
+
+pub(crate) fn encode_hard_state(hs: HardState) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    b.put_u8(FORMAT);
+    b.put_u64_le(hs.term);
+    b.put_u8(u8::from(hs.vote.is_some()));
+    b.put_u64_le(hs.vote.unwrap_or(0));
+    let crc = crc32c::crc32c(&b);
+    b.put_u32_le(crc);
+    b.to_vec()
+}
+
+pub(crate) fn decode_hard_state(buf: &[u8]) -> Result<HardState> {
+    let loc = "raft hard state";
+    if buf.len() != 22
+        || crc32c::crc32c(&buf[..18]) != u32::from_le_bytes(buf[18..].try_into().expect("4 bytes"))
+    {
+        return Err(corrupt(loc, "bad length or checksum"));
+    }
+    if buf[0] != FORMAT {
+        return Err(corrupt(loc, format!("unknown format {}", buf[0])));
+    }
+    let mut r = Reader::new(&buf[1..]);
+    let term = checked(loc, r.u64_le("term"))?;
+    let has_vote = r.u8("vote flag").map_err(|e| corrupt(loc, e.to_string()))? == 1;
+    let vote = checked(loc, r.u64_le("vote"))?;
+    Ok(HardState {
+        term,
+        vote: has_vote.then_some(vote),
+    })
+}
+
+pub(crate) fn encode_log_header(offset: u64, offset_term: u64, base_version: u64) -> Vec<u8> {
+    let mut b = BytesMut::with_capacity(LOG_HEADER);
+    b.put_u8(FORMAT);
+    b.put_u64_le(offset);
+    b.put_u64_le(offset_term);
+    b.put_u64_le(base_version);
+    b.to_vec()
+}
+
+/// `(offset, offset_term, base_version)`.
+pub(crate) fn decode_log_header(buf: &[u8]) -> Result<(u64, u64, u64)> {
+    let loc = "raft log header";
+    if buf.len() < LOG_HEADER || buf[0] != FORMAT {
+        return Err(corrupt(loc, "short header or unknown format"));
+    }
+    let mut r = Reader::new(&buf[1..LOG_HEADER]);
+    Ok((
+        checked(loc, r.u64_le("offset"))?,
+        checked(loc, r.u64_le("offset term"))?,
+        checked(loc, r.u64_le("base version"))?,
+    ))
+}
+
+/// Appends one entry's record; `prev_term` chains records so a torn rewrite cannot splice an old
+/// tail onto a new prefix.
+pub(crate) fn encode_entry(e: &Entry, prev_term: u64, out: &mut BytesMut) {
+    let body_len = 24 + e.data.len();
+    let start = out.len();
+    out.put_u32_le(body_len as u32);
+    out.put_u32_le(0);
+    out.put_u64_le(e.term);
+    out.put_u64_le(e.index);
+    out.put_u64_le(prev_term);
+    out.put_slice(&e.data);
+    let crc = crc32c::crc32c(&out[start + RECORD_HEADER..]);
+    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// Decodes the records in `buf` that follow `offset` (whose term is `offset_term`), stopping at
+/// the first torn, corrupt or unchained one. Returns the entries and each one's end position.
+pub(crate) fn decode_entries(
+    buf: &[u8],
+    base: usize,
+    offset: u64,
+    offset_term: u64,
+) -> (Vec<Entry>, Vec<u64>) {
+    let (mut entries, mut ends) = (Vec::new(), Vec::new());
+    let (mut pos, mut prev_index, mut prev_term) = (0usize, offset, offset_term);
+    while pos + RECORD_HEADER <= buf.len() {
+        let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().expect("4 bytes")) as usize;
+        let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().expect("4 bytes"));
+        let body_start = pos + RECORD_HEADER;
+        if len < 24 || body_start + len > buf.len() {
+            break;
+        }
+        let body = &buf[body_start..body_start + len];
+        if crc32c::crc32c(body) != crc {
+            break;
+        }
+        let word =
+            |i: usize| u64::from_le_bytes(body[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        let (term, index, chained) = (word(0), word(1), word(2));
+        if index != prev_index + 1 || chained != prev_term || term < prev_term {
+            break;
+        }
+        entries.push(Entry {
+            term,
+            index,
+            data: Bytes::copy_from_slice(&body[24..]),
+        });
+        pos = body_start + len;
+        ends.push((base + pos) as u64);
+        (prev_index, prev_term) = (index, term);
+    }
+    (entries, ends)
+}
+
+pub(crate) fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    b.put_u8(FORMAT);
+    b.put_u64_le(s.version);
+    b.put_u64_le(s.data.len() as u64);
+    b.put_u32_le(crc32c::crc32c(&s.data));
+    b.put_slice(&s.data);
+    b.to_vec()
+}
+
+pub(crate) fn decode_snapshot(buf: &[u8]) -> Result<Snapshot> {
+    let loc = "raft snapshot";
+    if buf.len() < 21 || buf[0] != FORMAT {
+        return Err(corrupt(loc, "short or unknown format"));
+    }
+    let mut r = Reader::new(&buf[1..]);
+    let version = checked(loc, r.u64_le("version"))?;
+    let len = checked(loc, r.u64_le("length"))? as usize;
+    let crc = r.u32_le("crc").map_err(|e| corrupt(loc, e.to_string()))?;
+    let data = buf
+        .get(21..21 + len)
+        .ok_or_else(|| corrupt(loc, "truncated"))?;
+    if crc32c::crc32c(data) != crc {
+        return Err(corrupt(loc, "checksum mismatch"));
+    }
+    Ok(Snapshot {
+        version,
+        data: Bytes::copy_from_slice(data),
+    })
+}
