@@ -111,7 +111,10 @@ async fn scenario(ctx: SimCtx) {
 
 #[test]
 fn file_engine_survives_crashes_and_disk_faults() {
-    Simulation::new(
+    // Wall time only for the printed speed figure (no assertion depends on it).
+    #[allow(clippy::disallowed_methods)]
+    let started = std::time::Instant::now();
+    let report = Simulation::new(
         "rig-testkit",
         "file_engine_survives_crashes_and_disk_faults",
     )
@@ -121,4 +124,10 @@ fn file_engine_survives_crashes_and_disk_faults() {
         "a failed fsync poisoned the log",
     ])
     .run(scenario);
+    let wall = started.elapsed();
+    println!(
+        "simulated {:?} in {wall:?} wall: {:.0}x real time",
+        report.simulated,
+        report.simulated.as_secs_f64() / wall.as_secs_f64()
+    );
 }
