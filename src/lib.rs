@@ -31,6 +31,7 @@ pub use rig_log_s3 as s3;
 /// (feature `2pc`).
 #[cfg(feature = "2pc")]
 pub use rig_repl_2pc as repl_2pc;
+
 /// A Raft group behind the [`Log`](rig_core::Log) trait (feature `raft`).
 #[cfg(feature = "raft")]
 pub use rig_raft_lite as raft;

@@ -274,9 +274,10 @@ impl Driver {
             from: round.first,
         }
         .encode();
-        for r in &self.replicas {
-            if r.connected {
-                r.peer.try_send(msg.clone());
+        for r in &mut self.replicas {
+            if r.connected && r.peer.try_send(msg.clone()) {
+                // The replica truncates before it reads anything we send next.
+                r.last = r.last.map(|l| l.min(round.first - 1));
             }
         }
         for b in batches {

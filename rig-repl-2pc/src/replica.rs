@@ -127,7 +127,10 @@ pub(crate) fn on_message(state: &LogState, msg: Msg) -> Decision {
             let from = from.max(committed + 1);
             if from <= last {
                 d.records.push(Record::Rollback { from });
+                last = from - 1;
             }
+            // Tell the primary where this log ends now, so its next round reaches us.
+            d.replies.push(Msg::Prepared { epoch, last });
         }
         Msg::Prepared { .. } | Msg::Fetch { .. } | Msg::Fenced { .. } => {
             tracing::warn!(?msg, "replica got a message meant for a primary; ignored");

@@ -29,6 +29,11 @@ impl Link {
         read_frame(&mut self.conn, self.max_frame).await
     }
 
+    /// The underlying connection (for tests and protocol upgrades).
+    pub fn into_inner(self) -> Box<dyn Connection> {
+        self.conn
+    }
+
     /// Splits the link so one task can read while another writes.
     pub fn split(self) -> (LinkReader, LinkWriter) {
         let (r, w) = tokio::io::split(self.conn);
