@@ -16,5 +16,6 @@
 pub mod core;
 pub mod driver;
 pub mod storage;
+pub mod wire;
 
 pub use driver::{Options, RaftLog};

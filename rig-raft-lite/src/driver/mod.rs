@@ -10,6 +10,7 @@
 //! three coincide except for `Local` on a lagging leader disk.
 
 mod mirror;
+mod net;
 mod node;
 mod router;
 
@@ -27,6 +28,7 @@ use rig_core::{
 };
 use tokio::sync::watch;
 
+pub use self::net::NetNetwork;
 use self::node::Node;
 pub use self::router::{Inbox, Network, Router};
 use crate::core::{Config, Input, NodeId, Raft};

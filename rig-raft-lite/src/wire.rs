@@ -1,0 +1,192 @@
+//! The binary form of [`Message`]s on a link: a format byte, a kind byte, then fixed-width
+//! little-endian fields; entries carry their term, index and length-prefixed data.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rig_core::codec::{CodecError, Reader};
+
+use crate::core::{Entry, Message};
+
+/// The wire format version.
+pub const WIRE_FORMAT: u8 = 1;
+
+/// Encodes `msg`.
+///
+/// ```
+/// use rig_raft_lite::{core::Message, wire};
+/// let m = Message::Vote { term: 3, last_index: 9, last_term: 2, force: true };
+/// assert_eq!(wire::decode(&wire::encode(&m)).unwrap(), m);
+/// ```
+pub fn encode(msg: &Message) -> Bytes {
+    let mut b = BytesMut::new();
+    b.put_u8(WIRE_FORMAT);
+    let words: Vec<u64> = match msg {
+        Message::PreVote {
+            term,
+            last_index,
+            last_term,
+        } => {
+            b.put_u8(0);
+            vec![*term, *last_index, *last_term]
+        }
+        Message::PreVoteResp { term, granted } => {
+            b.put_u8(1);
+            vec![*term, u64::from(*granted)]
+        }
+        Message::Vote {
+            term,
+            last_index,
+            last_term,
+            force,
+        } => {
+            b.put_u8(2);
+            vec![*term, *last_index, *last_term, u64::from(*force)]
+        }
+        Message::VoteResp { term, granted } => {
+            b.put_u8(3);
+            vec![*term, u64::from(*granted)]
+        }
+        Message::Append {
+            term,
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            durable,
+        } => {
+            b.put_u8(4);
+            vec![
+                *term,
+                *prev_index,
+                *prev_term,
+                *commit,
+                *durable,
+                entries.len() as u64,
+            ]
+        }
+        Message::AppendResp {
+            term,
+            index,
+            persisted,
+            reject,
+        } => {
+            b.put_u8(5);
+            vec![
+                *term,
+                *index,
+                *persisted,
+                u64::from(reject.is_some()),
+                reject.unwrap_or(0),
+            ]
+        }
+        Message::Heartbeat {
+            term,
+            commit,
+            durable,
+            floor,
+            seq,
+        } => {
+            b.put_u8(6);
+            vec![*term, *commit, *durable, *floor, *seq]
+        }
+        Message::HeartbeatResp { term, seq } => {
+            b.put_u8(7);
+            vec![*term, *seq]
+        }
+        Message::TimeoutNow { term } => {
+            b.put_u8(8);
+            vec![*term]
+        }
+    };
+    words.iter().for_each(|w| b.put_u64_le(*w));
+    if let Message::Append { entries, .. } = msg {
+        for e in entries {
+            b.put_u64_le(e.term);
+            b.put_u64_le(e.index);
+            b.put_u32_le(e.data.len() as u32);
+            b.put_slice(&e.data);
+        }
+    }
+    b.freeze()
+}
+
+/// Decodes a message; malformed input is an error, never a wrong message.
+pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
+    let mut r = Reader::new(buf);
+    if r.u8("format")? != WIRE_FORMAT {
+        return Err(CodecError::Invalid("unknown wire format"));
+    }
+    let kind = r.u8("kind")?;
+    let mut w = |what| r.u64_le(what);
+    let msg = match kind {
+        0 => Message::PreVote {
+            term: w("term")?,
+            last_index: w("last index")?,
+            last_term: w("last term")?,
+        },
+        1 => Message::PreVoteResp {
+            term: w("term")?,
+            granted: w("granted")? == 1,
+        },
+        2 => Message::Vote {
+            term: w("term")?,
+            last_index: w("last index")?,
+            last_term: w("last term")?,
+            force: w("force")? == 1,
+        },
+        3 => Message::VoteResp {
+            term: w("term")?,
+            granted: w("granted")? == 1,
+        },
+        4 => {
+            let (term, prev_index, prev_term) = (w("term")?, w("prev index")?, w("prev term")?);
+            let (commit, durable, n) = (w("commit")?, w("durable")?, w("entries")?);
+            let mut entries = Vec::with_capacity(n.min(4096) as usize);
+            for _ in 0..n {
+                let (term, index) = (r.u64_le("entry term")?, r.u64_le("entry index")?);
+                let len = r.u32_le("entry length")? as usize;
+                let data = Bytes::copy_from_slice(r.take(len, "entry data")?);
+                entries.push(Entry { term, index, data });
+            }
+            Message::Append {
+                term,
+                prev_index,
+                prev_term,
+                entries,
+                commit,
+                durable,
+            }
+        }
+        5 => {
+            let (term, index, persisted, rejected, hint) = (
+                w("term")?,
+                w("index")?,
+                w("persisted")?,
+                w("rejected")?,
+                w("hint")?,
+            );
+            Message::AppendResp {
+                term,
+                index,
+                persisted,
+                reject: (rejected == 1).then_some(hint),
+            }
+        }
+        6 => Message::Heartbeat {
+            term: w("term")?,
+            commit: w("commit")?,
+            durable: w("durable")?,
+            floor: w("floor")?,
+            seq: w("seq")?,
+        },
+        7 => Message::HeartbeatResp {
+            term: w("term")?,
+            seq: w("seq")?,
+        },
+        8 => Message::TimeoutNow { term: w("term")? },
+        _ => return Err(CodecError::Invalid("unknown message kind")),
+    };
+    if !r.is_empty() {
+        return Err(CodecError::Invalid("trailing bytes"));
+    }
+    Ok(msg)
+}
