@@ -74,6 +74,8 @@
 //!   linearizability checker for key-value histories.
 //! - [`sim`]: the deterministic simulation runner, `buggify!`, `sometimes!`, fault plans.
 //! - [`simfs`]: a simulated disk (`SimFs`) with crash, fsync, full-disk and bit-flip faults.
+//! - `faulty_store` (feature `object-store`): `FaultyObjectStore`, a fault-injecting
+//!   `object_store::ObjectStore` wrapper with a seeded controller.
 //! - [`simnet`]: a simulated network (`SimNet`) with delays, resets, partitions and pauses.
 #![forbid(unsafe_code)]
 #![warn(
@@ -85,6 +87,8 @@
 
 pub mod check;
 pub mod conformance;
+#[cfg(feature = "object-store")]
+pub mod faulty_store;
 pub mod history;
 pub mod sim;
 pub mod simfs;
