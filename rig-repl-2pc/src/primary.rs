@@ -1,6 +1,7 @@
 //! The primary's driver: one task that runs the rounds (prepare locally, prepare on the replicas,
 //! commit locally, commit on the replicas, acknowledge) and catches lagging replicas up.
 //!
+//! The Prepare goes to the replicas before the local prepare fsync, so the two overlap.
 //! Every `append` queued while a round runs joins the next round, so one round (two local
 //! fsyncs, one replica fsync, one round trip) covers many operations.
 
@@ -134,7 +135,9 @@ impl Driver {
         let last = first + ops.len() as u64 - 1;
         let epoch = self.epoch();
         let committed = self.node.store.committed().get();
-        // 1. Prepare locally.
+        // 2. (sent first, so the replicas' fsync overlaps ours) Prepare on the replicas that
+        // hold everything before `first`. A replica holding a prepared entry its primary lost
+        // is harmless: the next Sync rolls it back.
         let records = ops
             .iter()
             .enumerate()
@@ -143,10 +146,6 @@ impl Driver {
                 op: op.clone(),
             })
             .collect();
-        if let Err(e) = self.node.store.persist(records).await {
-            return Err(self.fatal(batches, e));
-        }
-        // 2. Prepare on the replicas that hold everything before `first`.
         let prepare = Msg::Prepare {
             epoch,
             first,
@@ -164,6 +163,10 @@ impl Driver {
         };
         for i in 0..n {
             self.offer(i, &mut round);
+        }
+        // 1. Prepare locally.
+        if let Err(e) = self.node.store.persist(records).await {
+            return Err(self.fatal(batches, e));
         }
         let timeout = self.node.config.policy.timeout();
         let clock = Arc::clone(&self.node.config.clock);
