@@ -58,10 +58,14 @@ async fn serve(
     rand: Arc<dyn Rand>,
     tx: mpsc::UnboundedSender<(NodeId, Message)>,
 ) {
-    while let Ok((conn, _addr)) = listener.accept().await {
-        if tx.is_closed() {
-            return;
-        }
+    loop {
+        // Stop listening (freeing the address for a restart) once the node is gone.
+        let accepted = tokio::select! {
+            biased;
+            () = tx.closed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((conn, _addr)) = accepted else { return };
         let (cfg, rand, tx) = (cfg.clone(), rand.clone(), tx.clone());
         tokio::spawn(async move {
             let Ok((peer, mut link)) = accept(conn, &cfg, rand.as_ref()).await else {
