@@ -61,6 +61,13 @@
 //!    disk is never acknowledged and that a failed fsync poisons the log instead of being
 //!    retried. A crash ([`conformance::Restart::Crash`]) should call
 //!    [`simfs::SimFsController::crash`], which keeps, drops or tears every unsynced write.
+//!    An object-store backend instead wraps its store in a `FaultyObjectStore` (feature
+//!    `object-store`), returns its controller from `LogFactory::object_store_faults` and
+//!    declares [`conformance::Capability::ObjectStoreFaults`]: failed, ambiguous and throttled
+//!    PUTs must lose no acknowledged entry and duplicate none. A backend that fences writers
+//!    returns a second writer on the same storage from
+//!    [`conformance::LogFactory::open_second_writer`] and declares
+//!    [`conformance::Capability::Fencing`].
 //! 5. **Simulate the engine over it.** [`sim::Simulation`] runs a body per seed on a paused,
 //!    single-threaded runtime; record calls in a [`history::History`], inject the seed's
 //!    [`sim::FaultPlan`], then run [`check::log::check_log`] and

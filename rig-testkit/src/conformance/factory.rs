@@ -112,4 +112,21 @@ pub trait LogFactory: Send + Sync + 'static {
     fn disk(&self) -> Option<crate::simfs::SimFsController> {
         None
     }
+
+    /// The controller of the [`FaultyObjectStore`](crate::faulty_store::FaultyObjectStore) the
+    /// logs run on, for cases that inject object-store faults. A factory that declares
+    /// [`Capability::ObjectStoreFaults`] MUST return `Some` (and build rig-testkit with its
+    /// `object-store` feature).
+    #[cfg(feature = "object-store")]
+    fn object_store_faults(&self) -> Option<crate::faulty_store::FaultyObjectStoreController> {
+        None
+    }
+
+    /// Opens a second writer on the storage of the log [`create`](LogFactory::create) returned
+    /// last, while that log is still open: the new writer takes over and the old one MUST be
+    /// fenced (it never acknowledges a write the new writer does not see). A factory that
+    /// declares [`Capability::Fencing`] MUST return `Some`.
+    async fn open_second_writer(&self) -> Option<Result<Self::Log>> {
+        None
+    }
 }

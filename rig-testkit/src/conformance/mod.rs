@@ -53,6 +53,8 @@ pub const CASE_NAMES: &[&str] = &[
     "closed_log_errors",
     "disk_full_is_not_acknowledged",
     "fsync_failure_poisons",
+    "object_store_faults_lose_nothing",
+    "stale_writer_is_fenced",
 ];
 
 /// Runs one case on a fresh single-threaded tokio runtime and reports it: panics when a property
@@ -113,6 +115,8 @@ macro_rules! conformance_tests {
             closed_log_errors,
             disk_full_is_not_acknowledged,
             fsync_failure_poisons,
+            object_store_faults_lose_nothing,
+            stale_writer_is_fenced,
         );
     };
     (@cases $factory:expr; $($case:ident,)*) => {

@@ -11,6 +11,7 @@ mod concurrency;
 mod disk;
 mod restart;
 mod snapshot;
+mod takeover;
 
 pub use basic::{
     append_order_follows_calls, append_read_round_trip, empty_log_bounds, read_bounds,
@@ -25,3 +26,4 @@ pub use restart::{
 pub use snapshot::{
     compaction_below_snapshot, read_below_first_version_errors, snapshot_save_load,
 };
+pub use takeover::{object_store_faults_lose_nothing, stale_writer_is_fenced};
