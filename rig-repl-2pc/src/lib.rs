@@ -35,9 +35,12 @@
 //! Replaying them rebuilds the replicated log. A round, for every batch of appends queued
 //! together:
 //! 1. **prepare locally**: the primary writes the `Prepare` records (fsync);
-//! 2. **prepare on the replicas**: each writes them (fsync) and answers `Prepared`;
-//! 3. **commit locally**: the primary writes `Commit` (fsync). Until here the round can be
-//!    rolled back (`Rollback` record and message); from here on there is no turning back;
+//! 2. **prepare on the replicas**: each writes them (fsync) and answers `Prepared` (the primary
+//!    sends the Prepare before its own fsync, so the two overlap);
+//! 3. **commit locally**: the primary writes `Commit`. Until here the round can be rolled back
+//!    (`Rollback` record and message); from here on there is no turning back. The record rides
+//!    the next fsync instead of waiting for its own: every entry it covers is already durable on
+//!    every node, and a restarted primary commits its whole prepared tail again;
 //! 4. **commit on the replicas**: `Commit` is sent (and repeated in the next `Prepare`);
 //! 5. **acknowledge**.
 //!
@@ -48,7 +51,9 @@
 //! **Start-up sync.** On every new link the primary sends `Sync` with its commit point. The
 //! replica rolls back its prepared-but-uncommitted entries (they were never acknowledged unless
 //! the primary committed them, and then it ships them again) and fetches what it misses with
-//! `Fetch`/`Entries`. A restarted primary rolls back its own uncommitted tail first.
+//! `Fetch`/`Entries`. A restarted primary first replicates and commits its own prepared tail
+//! again (it cannot know which of it was acknowledged); under `Strict` it waits for its replicas
+//! as long as that takes, failing new writes with `Unavailable` meanwhile.
 //!
 //! # Failure policy
 //! - [`Policy::Strict`]: no acknowledgment without every replica. After the timeout the round is

@@ -28,6 +28,13 @@ struct Replica {
     lagging: bool,
 }
 
+/// How waiting for the replicas ended.
+enum Wait {
+    Done,
+    Fenced(Error),
+    TimedOut(Vec<usize>),
+}
+
 /// The round in flight, as replica events see it.
 struct Round {
     first: u64,
@@ -99,6 +106,13 @@ impl Driver {
     }
 
     pub(crate) async fn run(mut self) {
+        if let Err(e) = self.recover().await {
+            tracing::warn!(error = %e, "primary stopped during start-up recovery");
+            self.node.stop(e.clone());
+            self.fail_queued(e);
+            return;
+        }
+        self.publish();
         loop {
             tokio::select! {
                 biased;
@@ -169,35 +183,19 @@ impl Driver {
             return Err(self.fatal(batches, e));
         }
         let timeout = self.node.config.policy.timeout();
-        let clock = Arc::clone(&self.node.config.clock);
-        let sleep = clock.sleep(timeout);
-        tokio::pin!(sleep);
-        let timed_out = loop {
-            if self.fenced_by.is_some() {
-                let e = fenced(self.fenced_by.unwrap_or_default());
+        match self.await_replicas(&mut round).await {
+            Wait::Done => {}
+            Wait::Fenced(e) => {
                 self.node.stop(e.clone()); // refuse writes before any waiter hears
                 return Err(self.rollback(batches, &round, e).await);
             }
-            let waiting = (0..n).any(|i| self.required(i) && !round.acked[i]);
-            if !waiting {
-                break false;
-            }
-            tokio::select! {
-                biased;
-                Some((i, ev)) = self.events.recv() => self.on_event(i, ev, Some(&mut round)),
-                _ = &mut sleep => break true,
-            }
-        };
-        if timed_out {
-            let silent: Vec<usize> = (0..n)
-                .filter(|&i| self.required(i) && !round.acked[i])
-                .collect();
-            match self.node.config.policy {
+            Wait::TimedOut(silent) => match self.node.config.policy {
                 Policy::Strict { .. } => {
                     let who = silent.iter().map(|&i| self.replicas[i].addr.as_str());
                     let who = who.collect::<Vec<_>>().join(", ");
-                    let reason =
-                        format!("replica {who} did not prepare versions {first}..={last} within {timeout:?}");
+                    let reason = format!(
+                        "replica {who} did not prepare versions {first}..={last} within {timeout:?}"
+                    );
                     // A replica that got the Prepare may hold it durably: if it were promoted
                     // now, it would commit it. Only a round no replica saw surely failed.
                     let e = if silent.iter().any(|&i| round.sent[i]) {
@@ -207,26 +205,71 @@ impl Driver {
                     };
                     return Err(self.rollback(batches, &round, e).await);
                 }
-                Policy::SemiSync { .. } => {
-                    for i in silent {
-                        tracing::warn!(replica = %self.replicas[i].addr, "replica lagging; continuing alone");
-                        self.replicas[i].lagging = true;
-                    }
-                }
-            }
+                Policy::SemiSync { .. } => self.mark_lagging(&silent),
+            },
         }
-        // 3. Commit locally: from here on there is no turning back.
-        if let Err(e) = self
-            .node
-            .store
-            .persist(vec![Record::Commit { through: last }])
-            .await
-        {
+        // 3. and 4. Commit locally and on the replicas: no turning back from here.
+        if let Err(e) = self.commit(last).await {
             return Err(self.fatal(batches, e));
         }
-        // 4. Commit on the replicas (the next Prepare repeats it, so a lost one heals).
+        // 5. Acknowledge.
+        for b in batches {
+            let _ = b.done.send(Ok(b.first));
+        }
+        Ok(())
+    }
+
+    /// Waits until every required replica acknowledged the round, the timeout passes, or a
+    /// newer primary shows up.
+    async fn await_replicas(&mut self, round: &mut Round) -> Wait {
+        let n = self.replicas.len();
+        let clock = Arc::clone(&self.node.config.clock);
+        let sleep = clock.sleep(self.node.config.policy.timeout());
+        tokio::pin!(sleep);
+        loop {
+            if let Some(epoch) = self.fenced_by {
+                return Wait::Fenced(fenced(epoch));
+            }
+            let silent: Vec<usize> = (0..n)
+                .filter(|&i| self.required(i) && !round.acked[i])
+                .collect();
+            if silent.is_empty() {
+                return Wait::Done;
+            }
+            tokio::select! {
+                biased;
+                Some((i, ev)) = self.events.recv() => self.on_event(i, ev, Some(round)),
+                _ = &mut sleep => return Wait::TimedOut(silent),
+            }
+        }
+    }
+
+    fn mark_lagging(&mut self, silent: &[usize]) {
+        for &i in silent {
+            tracing::warn!(replica = %self.replicas[i].addr, "replica lagging; continuing alone");
+            self.replicas[i].lagging = true;
+        }
+    }
+
+    /// Commits through `last` locally and tells the replicas.
+    ///
+    /// The local `Commit` record is not waited for: every entry it covers is durable here and on
+    /// the replicas already, and a restarted primary commits its whole prepared tail again
+    /// ([`Driver::recover`]), so losing the record loses nothing. It rides the next fsync.
+    async fn commit(&mut self, last: u64) -> Result<(), Error> {
+        let synced = self
+            .node
+            .store
+            .persist_lazily(vec![Record::Commit { through: last }])
+            .await?;
+        let node = Arc::clone(&self.node);
+        self.node.spawn(async move {
+            if let Err(e) = synced.await {
+                node.stop(e);
+            }
+        });
         let commit = Msg::Commit {
-            epoch,
+            epoch: self.epoch(),
             through: last,
         }
         .encode();
@@ -235,11 +278,69 @@ impl Driver {
                 r.peer.try_send(commit.clone());
             }
         }
-        // 5. Acknowledge.
-        for b in batches {
-            let _ = b.done.send(Ok(b.first));
-        }
         Ok(())
+    }
+
+    /// At start-up: the prepared tail a previous run left (some of it maybe acknowledged) is
+    /// replicated again and committed before any new round. `Strict` waits for the replicas as
+    /// long as it takes; `SemiSync` gives up on them after its timeout.
+    async fn recover(&mut self) -> Result<(), Error> {
+        let (first, last, ops, committed) = {
+            let s = self.node.store.state();
+            let (c, l) = (s.committed(), s.last());
+            (c + 1, l, s.range(c + 1, l), c)
+        };
+        if ops.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(
+            first,
+            last,
+            "recommitting the prepared tail of the previous run"
+        );
+        let prepare = Msg::Prepare {
+            epoch: self.epoch(),
+            first,
+            ops,
+            committed,
+        }
+        .encode();
+        let n = self.replicas.len();
+        let mut round = Round {
+            first,
+            last,
+            prepare,
+            sent: vec![false; n],
+            acked: vec![false; n],
+        };
+        loop {
+            for i in 0..n {
+                self.offer(i, &mut round);
+            }
+            match self.await_replicas(&mut round).await {
+                Wait::Done => break,
+                Wait::Fenced(e) => return Err(e),
+                Wait::TimedOut(silent) => match self.node.config.policy {
+                    Policy::Strict { .. } => {
+                        tracing::warn!("waiting for the replicas to recommit the prepared tail");
+                        // Writes queued meanwhile fail rather than hang: nothing of theirs was
+                        // written.
+                        self.fail_queued(Error::Unavailable {
+                            reason: format!(
+                                "recommitting versions {first}..={last}: a replica does not answer"
+                            ),
+                        });
+                        // A replica that reconnected was synced and needs the Prepare again.
+                        round.sent = vec![false; n];
+                    }
+                    Policy::SemiSync { .. } => {
+                        self.mark_lagging(&silent);
+                        break;
+                    }
+                },
+            }
+        }
+        self.commit(last).await
     }
 
     /// Whether the round waits for replica `i`.

@@ -28,8 +28,8 @@ impl ReplLog {
     /// Opens a node over its local `file` log, starts listening on `config.listen`, and takes
     /// the role `config.start_as` names.
     ///
-    /// A primary rolls back any entry it prepared but never committed before a crash (none
-    /// was acknowledged) and syncs each replica as its link comes up.
+    /// A primary first replicates and commits again the entries it had prepared before a crash
+    /// (some may have been acknowledged), then syncs each replica as its link comes up.
     pub async fn open(file: FileLog, config: Config) -> Result<Self> {
         let store = Arc::new(Store::open(file).await?);
         let listener = config
@@ -49,20 +49,15 @@ impl ReplLog {
         node.spawn(listen(Arc::clone(&node), listener));
         let log = Self { node, local_addr };
         if let StartAs::Primary { replicas } = start_as {
-            let (epoch, last, committed) = {
-                let s = log.node.store.state();
-                (s.epoch(), s.last(), s.committed())
-            };
-            let mut records = Vec::new();
+            // The prepared tail (`committed+1..=last`) is recommitted by the driver before any
+            // new round: some of it may have been acknowledged.
+            let epoch = log.node.store.state().epoch();
             if epoch == 0 {
-                records.push(Record::Epoch { epoch: 1 });
+                log.node
+                    .store
+                    .persist(vec![Record::Epoch { epoch: 1 }])
+                    .await?;
             }
-            if last > committed {
-                records.push(Record::Rollback {
-                    from: committed + 1,
-                });
-            }
-            log.node.store.persist(records).await?;
             log.become_primary(&replicas);
         }
         Ok(log)

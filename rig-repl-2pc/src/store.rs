@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::{BufMut, BytesMut};
 use rig_core::codec::{decode_payload, encode_payload, put_varint, Reader};
 use rig_core::sync::Watermark;
-use rig_core::{Durability, Error, Log, LogPayload, Operation, Result};
+use rig_core::{AppendFuture, Durability, Error, Log, LogPayload, Operation, Result};
 use rig_log_file::FileLog;
 
 use crate::state::{LogState, Record};
@@ -138,7 +138,6 @@ impl Store {
             return Ok(());
         }
         let _writer = self.writer.lock().await;
-        // Check first, so a bad record is never written.
         self.state()
             .check(&records)
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
@@ -147,15 +146,32 @@ impl Store {
             self.committed.poison(e.clone());
             return Err(e);
         }
+        self.apply(&records);
+        Ok(())
+    }
+
+    /// Queues `records` behind every earlier one and applies them to the state at once; the
+    /// returned future resolves when they are durable (it rides the next group commit).
+    pub(crate) async fn persist_lazily(&self, records: Vec<Record>) -> Result<AppendFuture> {
+        let _writer = self.writer.lock().await;
+        self.state()
+            .check(&records)
+            .map_err(|reason| Error::corrupt("2pc log state", reason))?;
+        let ops = records.iter().map(encode).collect();
+        let synced = self.file.append(ops, Durability::Local);
+        self.apply(&records);
+        Ok(synced)
+    }
+
+    fn apply(&self, records: &[Record]) {
         let committed = {
             let mut state = self.state();
-            for r in &records {
-                state.apply(r).expect("checked above");
+            for r in records {
+                state.apply(r).expect("checked before writing");
             }
             state.committed()
         };
         self.committed.advance(committed);
-        Ok(())
     }
 }
 
