@@ -18,6 +18,7 @@ mod okaywal_peer;
 mod probe;
 mod recovery;
 mod report;
+mod two_pc;
 
 use std::collections::HashMap;
 
@@ -86,6 +87,12 @@ fn main() {
             num(&opts, "mb", Some(512)),
             num(&opts, "op-bytes", Some(1024)) as usize,
         ),
+        "2pc" => two_pc::run(
+            num(&opts, "clients", None).max(1) as usize,
+            num(&opts, "ops", Some(20_000)).max(1) as usize,
+            num(&opts, "op-bytes", Some(64)) as usize,
+        )
+        .print(json),
         _ => usage(),
     }
 }
