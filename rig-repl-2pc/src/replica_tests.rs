@@ -154,3 +154,68 @@ fn a_replica_ahead_of_the_primary_refuses_to_follow() {
     );
     assert_eq!(d, Decision::default());
 }
+
+mod shuffled {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A message a correct primary of epoch 1, whose log is `op(1..=n)` committed through `c`,
+    /// may send at some point (committed fields never exceed `c`).
+    fn message(n: u64, c: u64) -> impl Strategy<Value = Msg> {
+        let slice = (1..=n, 0..=4u64).prop_map(move |(first, len)| {
+            let end = (first + len).min(n);
+            (first, ops(first..=end))
+        });
+        prop_oneof![
+            (slice.clone(), 0..=c).prop_map(|((first, ops), committed)| Msg::Prepare {
+                epoch: 1,
+                first,
+                ops,
+                committed,
+            }),
+            (0..=c + 2).prop_map(move |through| Msg::Commit {
+                epoch: 1,
+                through: through.min(c)
+            }),
+            (1..=c.max(1)).prop_map(move |from| Msg::Entries {
+                epoch: 1,
+                from,
+                ops: ops(from..=c),
+                committed: c,
+            }),
+            (0..=c).prop_map(|committed| Msg::Sync {
+                epoch: 1,
+                primary: "p".into(),
+                committed,
+            }),
+            (c + 1..=n + 1).prop_map(|from| Msg::Rollback { epoch: 1, from }),
+        ]
+    }
+
+    fn scenario() -> impl Strategy<Value = (u64, u64, Vec<Msg>)> {
+        (1..12u64)
+            .prop_flat_map(|n| (Just(n), 0..=n))
+            .prop_flat_map(|(n, c)| {
+                (
+                    Just(n),
+                    Just(c),
+                    proptest::collection::vec(message(n, c), 0..40),
+                )
+            })
+    }
+
+    proptest! {
+        /// Duplicated, reordered and dropped messages (any sequence of them) never make the
+        /// replica hold an entry the primary does not, nor commit past the primary.
+        #[test]
+        fn any_message_order_keeps_the_replica_a_prefix((n, c, msgs) in scenario()) {
+            let mut s = LogState::default();
+            for m in msgs {
+                step(&mut s, m);
+                prop_assert!(s.committed() <= c);
+                prop_assert!(s.last() <= n);
+                prop_assert_eq!(s.range(1, s.last()), ops(1..=s.last()));
+            }
+        }
+    }
+}
