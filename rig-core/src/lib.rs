@@ -75,6 +75,7 @@ pub mod codec;
 pub mod doc_support;
 mod engine;
 mod error;
+pub mod fault;
 mod log;
 mod mem_log;
 pub mod net;

@@ -69,3 +69,33 @@ fn paused_time_makes_sleeps_free_and_counts_them() {
     assert_eq!(report.runs.len(), 3);
     assert!(report.simulated >= Duration::from_secs(3 * 3600));
 }
+
+/// Backend code depends on rig-core only: its `rig_core::buggify!` fault points are decided by
+/// the runner too, only while a seed runs, and count as coverage probes.
+#[test]
+fn rig_core_buggify_is_decided_by_the_runner() {
+    fn backend_fault_point() -> bool {
+        rig_core::buggify!()
+    }
+    assert!((0..1000).all(|_| !backend_fault_point()));
+    let fired = AtomicU64::new(0);
+    let run = || {
+        Simulation::new("rig-testkit", "rig_core_buggify_is_decided_by_the_runner")
+            .fixed_seeds(&(0..40).collect::<Vec<_>>())
+            .run(|ctx| {
+                let fired = &fired;
+                async move {
+                    for _ in 0..100 {
+                        let hit = backend_fault_point();
+                        fired.fetch_add(u64::from(hit), Ordering::Relaxed);
+                        ctx.trace.record(&hit);
+                    }
+                }
+            })
+    };
+    let first = run();
+    assert_eq!(first, run(), "the same seeds decide the same faults");
+    let fired = fired.load(Ordering::Relaxed) / 2;
+    assert!(fired > 0 && fired < 40 * 100 / 2, "fired {fired} times");
+    assert!(!backend_fault_point(), "still installed after the run");
+}

@@ -32,6 +32,14 @@ impl SimCtx {
     pub fn plan(&self) -> FaultPlan {
         self.plan
     }
+
+    /// Switches every `buggify!` fault point (rig-testkit's and rig-core's) off for the rest of
+    /// this run: call it when the liveness phase begins, since a system cannot be asked to
+    /// converge while faults still fire.
+    pub fn stop_buggify(&self) {
+        probes::disable_buggify();
+        self.trace.record(&"buggify off");
+    }
 }
 
 /// The outcome of a [`Simulation::run`].
@@ -44,7 +52,8 @@ pub struct SimReport {
 }
 
 /// A deterministic simulation test: runs its body once per seed, each on a fresh
-/// single-threaded tokio runtime with paused time and `buggify!` enabled, then checks that every
+/// single-threaded tokio runtime with paused time and `buggify!` enabled (both rig-testkit's and
+/// rig-core's, for backend code), then checks that every
 /// `sometimes!` probe fired across the seed set.
 ///
 /// Seeds are `0..n`, where `n` is `RIG_SEEDS` or the default given to
@@ -181,6 +190,9 @@ impl Simulation {
         let root = SeededRand::new(seed);
         let plan = FaultPlan::draw(&root.split());
         probes::enable_buggify(root.split());
+        // Fault points in backend code (`rig_core::buggify!`) ask the same seeded registry
+        // for as long as this seed runs.
+        let _core_faults = rig_core::fault::DeciderGuard::install(probes::buggify_at);
         let ctx = SimCtx {
             seed,
             rand: Arc::new(root.split()),

@@ -107,6 +107,7 @@ impl<L: Log> World<L> {
     /// The liveness phase, once faults are off and the node restarted: one put absorbs any
     /// failure left armed, then every client's write must succeed.
     pub async fn converge(&self) {
+        self.ctx.stop_buggify();
         let _ = self.put(0, 0, 1).await;
         for c in 1..=CLIENTS {
             let done = self.put(c, c % KEYS, c * 1000 + 999).await;

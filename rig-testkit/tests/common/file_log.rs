@@ -198,6 +198,14 @@ impl Log for OneFileLog {
         if ops.is_empty() {
             return ready(Err(Error::InvalidArgument("empty batch".into()))).boxed();
         }
+        // A fault point: under simulation the log sometimes refuses a batch before writing
+        // anything (a transient shortage); the caller sees a definite failure.
+        if rig_core::buggify!() {
+            return ready(Err(Error::Unavailable {
+                reason: "buggify: append refused before the write".into(),
+            }))
+            .boxed();
+        }
         let n = ops.len() as u64;
         let shared = Arc::clone(&self.shared);
         // Versions are assigned and bytes written now, in call order; the fsync happens when
