@@ -147,3 +147,39 @@ fn sigkilled_primary_and_replica_keep_every_ack() {
         on_replica.len()
     );
 }
+
+#[test]
+fn promotion_after_the_primary_dies_keeps_every_ack() {
+    let root = tempfile::tempdir().unwrap();
+    let (pd, rd) = (root.path().join("p"), root.path().join("r"));
+    let (pd_s, rd_s) = (pd.to_str().unwrap(), rd.to_str().unwrap());
+    let mut acked = BTreeMap::new();
+
+    let replica = Node::start(&["replica", rd_s, "127.0.0.1:0"]);
+    let raddr = replica.addr();
+    let primary = Node::start(&["primary", pd_s, "127.0.0.1:0", &raddr, "one"]);
+    primary.addr();
+    primary.collect_acks(200, &mut acked);
+
+    // The primary's machine dies under load. The old primary comes back as a replica and the
+    // old replica is promoted (its process restarted for the occasion) towards it.
+    primary.kill(&mut acked);
+    replica.kill(&mut acked);
+    let old = Node::start(&["replica", pd_s, "127.0.0.1:0"]);
+    let old_addr = old.addr();
+    let promoted = Node::start(&["promote", rd_s, "127.0.0.1:0", &old_addr, "two"]);
+    promoted.addr();
+    promoted.collect_acks(200, &mut acked);
+    promoted.kill(&mut acked);
+    old.kill(&mut acked);
+
+    let on_new = dump(&rd);
+    let on_old = dump(&pd);
+    for (v, data) in &acked {
+        assert_eq!(on_new.get(v), Some(data), "acknowledged version {v} lost");
+    }
+    for (v, data) in &on_old {
+        assert_eq!(on_new.get(v), Some(data), "the old primary diverged at {v}");
+    }
+    assert!(acked.values().any(|d| d.starts_with("two-")));
+}

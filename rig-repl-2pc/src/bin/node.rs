@@ -4,6 +4,8 @@
 //! rig-2pc-node replica <dir> <listen>                  prints "listening <addr>", runs until killed
 //! rig-2pc-node primary <dir> <listen> <replica> <tag>  appends "<tag>-<n>" from 8 tasks forever,
 //!                                                      printing "ack <version> <data>" per ack
+//! rig-2pc-node promote <dir> <listen> <replica> <tag>  opens <dir> as a replica, promotes it
+//!                                                      (new epoch), then loads it like `primary`
 //! rig-2pc-node dump <dir>                              prints "<version> <data>" per committed entry
 //! ```
 
@@ -44,11 +46,17 @@ async fn main() -> rig_core::Result<()> {
             say(format!("listening {}", log.local_addr()));
             std::future::pending::<()>().await;
         }
-        "primary" => {
-            let start_as = StartAs::Primary {
-                replicas: vec![arg(3)],
+        "primary" | "promote" => {
+            let replicas = vec![arg(3)];
+            let log = if arg(0) == "primary" {
+                let start_as = StartAs::Primary { replicas };
+                open(&arg(1), &arg(2), start_as, "primary").await?
+            } else {
+                let log = open(&arg(1), &arg(2), StartAs::Replica, "promoted").await?;
+                log.promote(replicas).await?;
+                log
             };
-            let log = std::sync::Arc::new(open(&arg(1), &arg(2), start_as, "primary").await?);
+            let log = std::sync::Arc::new(log);
             say(format!("listening {}", log.local_addr()));
             let tag = arg(4);
             let mut tasks = Vec::new();
