@@ -9,3 +9,4 @@
 
 pub mod kv;
 pub mod metadata;
+pub mod one_file_log;

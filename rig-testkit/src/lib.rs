@@ -72,8 +72,13 @@
 //!    single-threaded runtime; record calls in a [`history::History`], inject the seed's
 //!    [`sim::FaultPlan`], then run [`check::log::check_log`] and
 //!    [`check::linear::check_kv`]. A failing seed prints `RIG_SEED=... cargo test ...`.
-//!    rig-testkit's own `tests/sim_file_engine.rs` and `tests/common/file_log.rs` (a complete
-//!    one-file log that passes the suite from one macro line) are worked examples.
+//!    rig-testkit's own `tests/sim_file_engine.rs` is a worked example.
+//!
+//! **A complete worked backend**: `examples/src/one_file_log.rs` in rig's repository
+//! (`rig_examples::one_file_log::OneFileLog`) is a small third-party-style log (one
+//! append-only file, one fsync per append, a `rig_core::buggify!` fault point) written only
+//! against rig-core's public API, and `examples/tests/conformance_one_file_log.rs` runs this
+//! whole suite on it from one macro line. Start a new backend by copying those two files.
 //!
 //! # Crate map
 //! - [`conformance`]: the suite, its factory trait, capabilities and macro.

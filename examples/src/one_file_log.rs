@@ -1,19 +1,53 @@
-//! `OneFileLog`: a deliberately small third-party-style `Log`, written only against rig-core's
-//! public API and the `Fs` seam: one append-only file, one fsync per append (no group commit),
-//! a snapshot file replaced by rename, lazy compaction (nothing is ever dropped). A batch is
-//! written when `append` is called and fsynced when its future runs.
+//! `OneFileLog`: a complete, deliberately small [`Log`] written the way a third party would
+//! write one: only against rig-core's public API and its [`Fs`] seam, in about 300 lines. It is
+//! the worked example for rig-testkit's "writing a backend" guide, and it passes rig-testkit's
+//! whole conformance suite from one macro line (`examples/tests/conformance_one_file_log.rs`).
 //!
-//! File `log`: magic `RIGTKLG1`, then rig-core `codec` records (salt 0). On open, the first
-//! record that does not decode ends the log and the file is truncated there: a torn tail.
-//! (A real backend must tell a torn tail from corruption in the middle; this one is not
-//! tested against bit flips.)
+//! # Design
+//! - **One append-only file**, `log`: the magic `RIGTKLG1`, then one rig-core
+//!   [`codec`](rig_core::codec) record per entry (salt 0).
+//! - **One fsync per append, no group commit.** `append` assigns versions and writes the bytes
+//!   at once, in call order; the returned future fsyncs and only then advances `committed`, so a
+//!   crash can catch written but unsynced batches (which the simulated disk keeps, drops or tears).
+//! - **A failed fsync poisons the log**: every later call fails with a fatal error, because
+//!   retrying an fsync can "succeed" over pages the kernel already dropped.
+//! - **Recovery**: on open, the first record that does not decode ends the log and the file is
+//!   truncated there (a torn tail). A real backend must also tell a torn tail from corruption in
+//!   the middle; this one is not tested against bit flips.
+//! - **Snapshots** go to `snapshot.tmp`, are fsynced and renamed over `snapshot`, then the
+//!   directory is fsynced. **Compaction** is lazy: the contract allows keeping everything.
+//! - **A fault point**: [`rig_core::buggify!`] refuses an append now and then under simulation,
+//!   so the engine's handling of a definitely-failed append is exercised by every seed set.
+//!
+//! # Using it
+//! Production code passes `rig_core::seams::StdFs`; tests pass rig-testkit's simulated disk,
+//! whose controller can crash the machine between a write and its fsync:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use rig_core::{Durability, Log, Operation};
+//! use rig_examples::one_file_log::OneFileLog;
+//! use rig_testkit::simfs::SimFs;
+//!
+//! let (fs, disk) = SimFs::new(1);
+//! let log = OneFileLog::open(Arc::new(fs.clone()), Path::new("/data")).unwrap();
+//! let v = log.append(vec![Operation::new("put", "x=1")], Durability::Local).await.unwrap();
+//! assert_eq!(v, 1);
+//! drop(log);
+//! disk.crash(); // the append was fsynced before it was acknowledged: it survives
+//! let log = OneFileLog::open(Arc::new(fs), Path::new("/data")).unwrap();
+//! assert_eq!(log.read(1, 10).await.unwrap().len(), 1);
+//! # });
+//! ```
 
+use std::future::ready;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
-use futures_util::future::{ready, FutureExt};
 use rig_core::codec::{decode_record, encode_record, RecordRead};
 use rig_core::seams::{Fs, FsFile, FsLock};
 use rig_core::{async_trait, AppendFuture, Durability, Error, Log, LogPayload, Operation, Result};
@@ -37,7 +71,8 @@ struct Inner {
     poisoned: Option<String>,
 }
 
-/// The log. See the module docs.
+/// The log: one append-only file in a directory, through the [`Fs`] seam. See the
+/// [module docs](self).
 #[derive(Debug)]
 pub struct OneFileLog {
     shared: Arc<Shared>,
@@ -196,28 +231,26 @@ impl Log for OneFileLog {
     }
     fn append(&self, ops: Vec<Operation>, _durability: Durability) -> AppendFuture {
         if ops.is_empty() {
-            return ready(Err(Error::InvalidArgument("empty batch".into()))).boxed();
+            return Box::pin(ready(Err(Error::InvalidArgument("empty batch".into()))));
         }
         // A fault point: under simulation the log sometimes refuses a batch before writing
         // anything (a transient shortage); the caller sees a definite failure.
         if rig_core::buggify!() {
-            return ready(Err(Error::Unavailable {
+            return Box::pin(ready(Err(Error::Unavailable {
                 reason: "buggify: append refused before the write".into(),
-            }))
-            .boxed();
+            })));
         }
         let n = ops.len() as u64;
         let shared = Arc::clone(&self.shared);
         // Versions are assigned and bytes written now, in call order; the fsync happens when
         // the future runs, so a crash can catch written but unsynced batches.
         match shared.write(ops) {
-            Err(e) => ready(Err(e)).boxed(),
-            Ok(last) => async move {
+            Err(e) => Box::pin(ready(Err(e))),
+            Ok(last) => Box::pin(async move {
                 // fsync latency: the window in which a crash finds written, unsynced batches.
                 tokio::time::sleep(std::time::Duration::from_micros(1500)).await;
                 shared.sync(last).map(|()| last + 1 - n)
-            }
-            .boxed(),
+            }),
         }
     }
     async fn read(&self, from: u64, max: usize) -> Result<Vec<LogPayload>> {
@@ -300,7 +333,7 @@ impl Log for OneFileLog {
     }
 }
 
-/// CRC-32C (Castagnoli), bitwise: small and dependency-free, fine for tests.
+/// CRC-32C (Castagnoli), bitwise: small and dependency-free, fine for an example.
 fn crc32c(data: &[u8]) -> u32 {
     let mut crc = !0u32;
     for &b in data {

@@ -1,32 +1,31 @@
-//! A `LogFactory` running `OneFileLog` on a `SimFs`.
+//! `OneFileLog`, a small third-party-style `Log`, passes rig-testkit's whole conformance suite on
+//! a simulated disk: a factory that can create, crash, wipe and reopen it, then one macro line.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use rig_core::{async_trait, Result};
+use rig_examples::one_file_log::OneFileLog;
 use rig_testkit::conformance::{Capabilities, Capability, LogFactory, Restart};
 use rig_testkit::simfs::{SimFs, SimFsController};
 
-use super::file_log::OneFileLog;
-
 const DIR: &str = "/data/log";
 
-/// Creates and reopens `OneFileLog`s on one simulated disk.
+/// Creates and reopens `OneFileLog`s on one simulated disk, which it can crash (unsynced writes
+/// kept, dropped or torn), wipe, fill up or make fail an fsync.
 #[derive(Debug)]
-pub struct SimFileFactory {
+struct SimFileFactory {
     fs: SimFs,
-    ctl: SimFsController,
+    disk: SimFsController,
 }
 
 impl SimFileFactory {
-    /// A factory over a fresh simulated disk seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        let (fs, ctl) = SimFs::new(seed);
-        Self { fs, ctl }
+    fn new(seed: u64) -> Self {
+        let (fs, disk) = SimFs::new(seed);
+        Self { fs, disk }
     }
 
-    /// Opens the log over the factory's disk.
-    pub fn open(&self) -> Result<OneFileLog> {
+    fn open(&self) -> Result<OneFileLog> {
         OneFileLog::open(Arc::new(self.fs.clone()), Path::new(DIR))
     }
 }
@@ -49,14 +48,16 @@ impl LogFactory for SimFileFactory {
     async fn reopen(&self, log: OneFileLog, after: Restart) -> Result<OneFileLog> {
         match after {
             Restart::Clean => {}
-            Restart::Crash => self.ctl.crash(),
-            Restart::Wipe => self.ctl.wipe(),
+            Restart::Crash => self.disk.crash(),
+            Restart::Wipe => self.disk.wipe(),
         }
         drop(log);
         self.open()
     }
 
     fn disk(&self) -> Option<SimFsController> {
-        Some(self.ctl.clone())
+        Some(self.disk.clone())
     }
 }
+
+rig_testkit::conformance_tests!(SimFileFactory::new(7));
