@@ -80,7 +80,9 @@ impl Node {
 
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = tokio::spawn(task);
-        self.tasks.lock().expect("2pc tasks lock").push(handle);
+        let mut tasks = self.tasks.lock().expect("2pc tasks lock");
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(handle);
     }
 
     pub(crate) fn status(&self) -> Status {

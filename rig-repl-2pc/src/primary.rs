@@ -263,6 +263,7 @@ impl Driver {
             .persist_lazily(vec![Record::Commit { through: last }])
             .await?;
         let node = Arc::clone(&self.node);
+        // Tracked so that `halt` stops it too; finished ones are pruned at the next spawn.
         self.node.spawn(async move {
             if let Err(e) = synced.await {
                 node.stop(e);
