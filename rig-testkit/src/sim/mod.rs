@@ -8,11 +8,13 @@
 //! runs the checkers in [`crate::check`].
 
 mod nemesis;
+mod net_nemesis;
 mod probes;
 mod runner;
 mod trace;
 
 pub use nemesis::FaultPlan;
+pub use net_nemesis::net_nemesis;
 pub use probes::{buggify_at, probe};
 pub use runner::{SimCtx, SimReport, Simulation};
 pub use trace::Trace;
