@@ -1,5 +1,6 @@
 //! rig's Raft log (part 1): a sans-IO Raft core with pre-vote, check-quorum, leadership transfer,
-//! pipelined and flow-controlled replication, and two commit modes (`Strict`, `Volatile`).
+//! pipelined and flow-controlled replication, and two commit modes (`Strict`, `Volatile`), plus
+//! [`RaftLog`], the async driver that puts it behind rig-core's [`Log`](rig_core::Log) trait.
 //!
 //! ```
 //! use rig_core::seams::SeededRand;
@@ -11,6 +12,40 @@
 //! }
 //! assert!(node.is_leader());
 //! ```
+//!
+//! # Layers
+//! - [`core`]: the decisions. Fed [`core::Input`]s (ticks, messages, proposals, storage
+//!   completions), it returns [`core::Output`]s to carry out in order. No I/O, no clock, no
+//!   ambient randomness: a seed decides every run.
+//! - [`storage`]: a node's disk, [`storage::FsStorage`] through the `Fs` seam (hard state by
+//!   write + fsync + rename; checksummed log records chained by term so a torn rewrite is never
+//!   misread) or [`storage::MemStorage`].
+//! - [`driver`]: [`RaftLog`], one task per node, messages over a [`driver::Network`]: in process
+//!   ([`driver::Router`]) or rig-core's authenticated links over any `Transport`
+//!   ([`driver::NetNetwork`]: TCP in production, SimNet in simulation), encoded by [`wire`].
+//!
+//! # Commit modes and durability
+//! - `Strict`: an entry commits once a majority has it fsynced. An acknowledged op survives any
+//!   crash that leaves a majority of disks.
+//! - `Volatile`: an entry commits once a majority has *received* it; a background sync (every
+//!   `Options::sync_interval`, at most one second) makes it durable on a majority, which the
+//!   `durable` watermark reports. A committed-but-not-durable op is lost if nodes of the majority
+//!   that received it lose power before that sync (process crashes keep the page cache and lose
+//!   nothing); the `durable` watermark is never lost.
+//!
+//! [`Durability`](rig_core::Durability) maps onto these: `Applied` resolves once committed
+//! (Volatile: received by a majority), `Local` once also fsynced on the leader, `Replicated` once
+//! durable on a majority (Volatile: after the background sync).
+//!
+//! # Versions
+//! Raft indexes also hold each new leader's no-op; rig versions count only data entries, so
+//! versions stay gap-free. The leader assigns them from the last data entry of its own log, which
+//! holds every committed entry.
+//!
+//! # Limits of part 1
+//! Compaction never drops an entry some voter may still need (the floor is the prefix durable on
+//! every voter), because snapshots are not yet streamed to lagging followers. Membership is
+//! static. The leader lease for reads is not implemented: `read_barrier` always uses read index.
 #![forbid(unsafe_code)]
 
 pub mod core;
