@@ -85,6 +85,22 @@ impl Node {
         tasks.push(handle);
     }
 
+    /// Aborts every task and waits for them, including tasks spawned while aborting.
+    pub(crate) async fn stop_tasks(&self) {
+        loop {
+            let tasks = std::mem::take(&mut *self.tasks.lock().expect("2pc tasks lock"));
+            if tasks.is_empty() {
+                return;
+            }
+            for t in &tasks {
+                t.abort();
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+        }
+    }
+
     pub(crate) fn status(&self) -> Status {
         let (mode, replicas) = match &*self.role() {
             RoleState::Primary { .. } => {

@@ -352,10 +352,13 @@ impl Driver {
         }
     }
 
-    /// Sends the round's Prepare to replica `i` once it holds everything before the round.
+    /// Sends the round's Prepare to replica `i` once it holds everything before the round. (A
+    /// replica may hold more: entries of a recommitted tail it committed before this primary
+    /// restarted; the Prepare covers them.)
     fn offer(&mut self, i: usize, round: &mut Round) {
         let r = &mut self.replicas[i];
-        if !round.sent[i] && r.connected && r.last == Some(round.first - 1) {
+        let ready = matches!(r.last, Some(l) if l + 1 >= round.first && l <= round.last);
+        if !round.sent[i] && r.connected && ready {
             round.sent[i] = r.peer.try_send(round.prepare.clone());
             if round.sent[i] && r.lagging {
                 tracing::info!(replica = %r.addr, "replica caught up; back in sync");
@@ -421,12 +424,16 @@ impl Driver {
                 tracing::info!(replica = %r.addr, %node_id, "replica link up");
                 r.connected = true;
                 r.last = None;
-                let committed = self.node.store.committed().get();
+                let (committed, last) = {
+                    let s = self.node.store.state();
+                    (s.committed(), s.last())
+                };
                 r.peer.try_send(
                     Msg::Sync {
                         epoch,
                         primary: self.node.advertise.clone(),
                         committed,
+                        last,
                     }
                     .encode(),
                 );

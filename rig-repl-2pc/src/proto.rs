@@ -17,11 +17,13 @@ const MAX_NAME: usize = 1 << 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Msg {
     /// Primary → replica, first on every link: "I am the primary of `epoch`, committed through
-    /// `committed`". The replica rolls back its uncommitted tail and catches up with `Fetch`.
+    /// `committed`, holding entries through `last`". The replica rolls back its uncommitted tail
+    /// and catches up with `Fetch`.
     Sync {
         epoch: u64,
         primary: String,
         committed: u64,
+        last: u64,
     },
     /// Primary → replica: make `ops` durable as versions `first..` without committing them;
     /// everything through `committed` is committed.
@@ -73,12 +75,14 @@ impl Msg {
                 epoch,
                 primary,
                 committed,
+                last,
             } => {
                 b.put_u8(1);
                 put_varint(&mut b, *epoch);
                 put_varint(&mut b, primary.len() as u64);
                 b.put_slice(primary.as_bytes());
                 put_varint(&mut b, *committed);
+                put_varint(&mut b, *last);
             }
             Msg::Prepare {
                 epoch,
@@ -123,10 +127,12 @@ impl Msg {
                 let primary = String::from_utf8(r.take(n, "primary").map_err(e)?.to_vec())
                     .map_err(|_| "primary is not utf-8".to_string())?;
                 let committed = r.varint("committed").map_err(e)?;
+                let last = r.varint("last").map_err(e)?;
                 Msg::Sync {
                     epoch,
                     primary,
                     committed,
+                    last,
                 }
             }
             2 | 5 => {
@@ -220,6 +226,7 @@ mod tests {
                 epoch: 3,
                 primary: "10.0.0.1:7000".into(),
                 committed: 9,
+                last: 12,
             },
             Msg::Prepare {
                 epoch: 1,

@@ -121,13 +121,7 @@ impl ReplLog {
     /// process. Awaits the tasks so the local log's lock is released when this returns.
     pub async fn halt(self) {
         self.node.stop(Error::Closed);
-        let tasks = std::mem::take(&mut *self.node.tasks.lock().expect("2pc tasks lock"));
-        for t in &tasks {
-            t.abort();
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
+        self.node.stop_tasks().await;
     }
 }
 
@@ -241,13 +235,7 @@ impl Log for ReplLog {
 
     async fn close(&self) -> Result<()> {
         self.node.stop(Error::Closed);
-        let tasks = std::mem::take(&mut *self.node.tasks.lock().expect("2pc tasks lock"));
-        for t in &tasks {
-            t.abort();
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
+        self.node.stop_tasks().await;
         self.node.store.file().close().await
     }
 }

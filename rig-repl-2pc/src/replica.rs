@@ -35,21 +35,23 @@ pub(crate) fn on_message(state: &LogState, msg: Msg) -> Decision {
         Msg::Sync {
             primary,
             committed: theirs,
+            last: their_last,
             ..
         } => {
             d.primary = Some(primary);
-            if theirs < committed {
-                // This node committed entries the primary does not have: it diverged (a
+            if their_last < committed {
+                // This node committed entries the primary does not even hold: it diverged (a
                 // primary that ran alone was replaced). Refuse to follow rather than mix logs.
                 tracing::error!(
                     mine = committed,
-                    theirs,
-                    "replica committed more than the primary; refusing to follow"
+                    theirs = their_last,
+                    "replica committed more than the primary holds; refusing to follow"
                 );
                 return Decision::default();
             }
             // Uncommitted entries may be left over from an earlier primary session: drop them
-            // and fetch the committed prefix from this primary.
+            // and fetch the committed prefix from this primary. Committed entries past the
+            // primary's commit point are its prepared tail, which it commits again.
             if last > committed {
                 d.records.push(Record::Rollback {
                     from: committed + 1,

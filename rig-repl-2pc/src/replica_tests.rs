@@ -121,6 +121,7 @@ fn sync_resolves_a_stale_prepared_tail() {
         epoch: 1,
         primary: "p".into(),
         committed: 2,
+        last: 2,
     };
     let d = on_message(&s, sync.clone());
     assert_eq!(d.primary.as_deref(), Some("p"));
@@ -150,9 +151,33 @@ fn a_replica_ahead_of_the_primary_refuses_to_follow() {
             epoch: 2,
             primary: "p".into(),
             committed: 1,
+            last: 1,
         },
     );
     assert_eq!(d, Decision::default());
+}
+
+#[test]
+fn a_replica_that_committed_the_primarys_tail_keeps_it() {
+    // The primary lost its (lazily synced) commit record for 2 in a crash; the replica had
+    // committed it. The restarted primary still holds 2 prepared and will commit it again.
+    let mut s = LogState::default();
+    step(&mut s, prepare(1, 1, 2, 2));
+    let replies = step(
+        &mut s,
+        Msg::Sync {
+            epoch: 1,
+            primary: "p".into(),
+            committed: 1,
+            last: 2,
+        },
+    );
+    assert_eq!(replies, vec![Msg::Prepared { epoch: 1, last: 2 }]);
+    assert_eq!(
+        step(&mut s, prepare(1, 2, 1, 1)),
+        vec![Msg::Prepared { epoch: 1, last: 2 }]
+    );
+    assert_eq!((s.last(), s.committed()), (2, 2));
 }
 
 mod shuffled {
@@ -183,10 +208,11 @@ mod shuffled {
                 ops: ops(from..=c),
                 committed: c,
             }),
-            (0..=c).prop_map(|committed| Msg::Sync {
+            (0..=c).prop_map(move |committed| Msg::Sync {
                 epoch: 1,
                 primary: "p".into(),
                 committed,
+                last: n,
             }),
             (c + 1..=n + 1).prop_map(|from| Msg::Rollback { epoch: 1, from }),
         ]
