@@ -54,6 +54,9 @@ pub(crate) struct CommitState {
     pub(crate) closing: bool,
     /// The error that stopped the writer.
     pub(crate) poison: Option<Error>,
+    /// Set when the writer learned it is fenced while PUTs were in flight: nothing more is
+    /// sealed, the in-flight batches settle by what the store says, then this becomes `poison`.
+    pub(crate) stopping: Option<Error>,
     /// This writer's fence marker (its key and version) until the first batch replaces it.
     marker: Option<(u64, UpdateVersion)>,
 }
@@ -92,6 +95,7 @@ impl CommitState {
             in_flight: 0,
             closing: false,
             poison: None,
+            stopping: None,
             marker: Some((next, marker)),
         }
     }
@@ -128,6 +132,12 @@ impl CommitState {
         put_id: impl FnOnce() -> u64,
     ) -> Actions {
         let mut actions = Actions::default();
+        if self.stopping.is_some() {
+            if self.in_flight == 0 && self.poison.is_none() {
+                self.poison = self.stopping.clone();
+            }
+            return actions;
+        }
         if self.open_count == 0 || self.poison.is_some() {
             return actions;
         }
@@ -180,6 +190,12 @@ impl CommitState {
             entries,
             replace,
         }
+    }
+
+    /// Stops sealing because of `error` (a newer writer took over): the batches in flight settle
+    /// on their own, then every waiter past them fails with `error` (see [`Self::step`]).
+    pub(crate) fn stop(&mut self, error: Error) {
+        self.stopping.get_or_insert(error);
     }
 
     /// Records a finished PUT. Returns the new durable version when it advanced.
@@ -274,5 +290,26 @@ mod tests {
         assert_eq!(s.pending_from(4, 10).len(), 4);
         assert_eq!(s.complete(4, Err(Error::Closed)), None);
         assert!(s.poison.is_some());
+    }
+
+    #[test]
+    fn a_stopping_writer_seals_nothing_and_poisons_once_its_pipeline_drains() {
+        let mut s = state();
+        let o = opts();
+        s.push(ops(1));
+        assert_eq!(s.step(&o, 7, || 1).jobs.len(), 1);
+        s.push(ops(1));
+        assert_eq!(s.step(&o, 7, || 2).jobs.len(), 0, "waits for the timer");
+        s.stop(Error::Fenced {
+            reason: "newer epoch".into(),
+        });
+        s.timer_fired(1);
+        let a = s.step(&o, 7, || 3);
+        assert!(a.jobs.is_empty() && a.arm_timer.is_none(), "nothing sealed");
+        assert!(s.poison.is_none(), "a batch is still in flight");
+        // The in-flight batch landed: it stays acknowledged; the open one fails.
+        assert_eq!(s.complete(1, Ok(())), Some(1));
+        assert!(s.step(&o, 7, || 4).jobs.is_empty());
+        assert!(matches!(s.poison, Some(Error::Fenced { .. })));
     }
 }

@@ -73,6 +73,13 @@
 //!    [`Error::Fenced`](rig_core::Error::Fenced) and stops.
 //! 4. An ambiguous PUT (an error reported, the object maybe written) is settled by reading the
 //!    slot back and comparing the batch's unique put id; a retry never writes twice.
+//! 5. While it has batches to PUT, a writer also reads `WRITER` (one read at a time, alongside
+//!    the PUTs). The fence alone cannot stop a writer whose pipeline never empties: it seals each
+//!    batch (fixing the next slot) before the previous one lands, so it wins every slot the new
+//!    writer can learn about, and `open` would chase it forever. Seeing a newer epoch, the old
+//!    writer stops sealing; its in-flight batches settle by what the store says and every
+//!    other waiter fails with [`Error::Fenced`](rig_core::Error::Fenced). `open` gives up with
+//!    `Unavailable` after 1000 such slots rather than chase a writer that never looks.
 //!
 //! A stalled old writer therefore never gets an acknowledgment for a batch the new writer did
 //! not replay: its acknowledgments are in order, and its first batch at or past the fence fails.

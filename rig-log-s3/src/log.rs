@@ -18,7 +18,7 @@ use crate::io::{get, store_error, BACKEND};
 use crate::layout::Layout;
 use crate::options::S3LogOptions;
 use crate::put::{claim_slot, Claim, OnTaken, Retry, Slot};
-use crate::recovery::{fenced, recover};
+use crate::recovery::{fenced, read_epoch, recover};
 
 /// A [`Log`] whose batches and snapshots are objects in S3 or any [`ObjectStore`].
 ///
@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     committed: Watermark,
     pub(crate) durable: Watermark,
     closed: AtomicBool,
+    /// A read of `WRITER` (looking for a newer epoch) is in flight.
+    epoch_check: AtomicBool,
 }
 
 impl S3Log {
@@ -86,6 +88,7 @@ impl S3Log {
                 committed,
                 durable,
                 closed: AtomicBool::new(false),
+                epoch_check: AtomicBool::new(false),
             }),
         })
     }
@@ -122,6 +125,9 @@ impl Inner {
 
     /// Carries out what the commit state decided: spawn PUTs, arm a timer.
     fn act(self: &Arc<Self>, actions: Actions) {
+        if !actions.jobs.is_empty() {
+            self.check_epoch();
+        }
         for job in actions.jobs {
             let inner = Arc::clone(self);
             self.runtime.spawn(async move { inner.run_job(job).await });
@@ -131,13 +137,61 @@ impl Inner {
             let delay = self.opts.max_batch_delay;
             self.runtime.spawn(async move {
                 tokio::time::sleep(delay).await;
-                let actions = {
+                let (actions, poison) = {
                     let mut s = inner.state();
                     s.timer_fired(id);
-                    inner.step(&mut s)
+                    (inner.step(&mut s), s.poison.clone())
                 };
+                inner.poison_marks(poison);
                 inner.act(actions);
             });
+        }
+    }
+
+    /// Alongside the PUTs, looks for a newer writer epoch in `WRITER` (one read at a time).
+    ///
+    /// The fence alone cannot stop a writer that keeps its pipeline full: each of its batches is
+    /// sealed (its slot fixed) before the previous one lands, so the new writer, which learns the
+    /// next slot only by reading the landed batch, loses the create-if-absent race at every slot
+    /// and `open` never ends. Seeing the newer epoch, this writer stops sealing; its in-flight
+    /// batches settle by what the store says (landed on the chain: replayed by the new writer and
+    /// acknowledged; behind the fence: `Fenced`), and every later append fails with `Fenced`.
+    fn check_epoch(self: &Arc<Self>) {
+        if self.epoch_check.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let inner = Arc::clone(self);
+        self.runtime.spawn(async move {
+            let current = read_epoch(inner.store.as_ref(), &inner.layout).await;
+            inner.epoch_check.store(false, Ordering::Release);
+            match current {
+                Ok(Some((theirs, _))) if theirs > inner.epoch => {
+                    tracing::warn!(
+                        epoch = inner.epoch,
+                        newer = theirs,
+                        "s3-log: a newer writer took over; this writer stops"
+                    );
+                    let error = fenced(inner.epoch, theirs, &inner.layout.writer());
+                    let poison = {
+                        let mut s = inner.state();
+                        s.stop(error);
+                        let _ = inner.step(&mut s); // stopping: never seals, may poison
+                        s.poison.clone()
+                    };
+                    inner.poison_marks(poison);
+                }
+                Ok(_) => {}
+                // Only a hint: the fence at the next slot still stops this writer.
+                Err(e) => tracing::warn!(error = %e, "s3-log: could not read the writer epoch"),
+            }
+        });
+    }
+
+    /// Fails every waiter past the durable point once the writer is poisoned.
+    fn poison_marks(&self, poison: Option<Error>) {
+        if let Some(e) = poison {
+            self.durable.poison(e.clone());
+            self.committed.poison(e);
         }
     }
 
@@ -160,10 +214,7 @@ impl Inner {
         if let Some(v) = advanced {
             self.durable.advance(v);
         }
-        if let Some(e) = poison {
-            self.durable.poison(e.clone());
-            self.committed.poison(e);
-        }
+        self.poison_marks(poison);
         self.act(actions);
     }
 
@@ -203,7 +254,7 @@ impl Inner {
         }
         let (first, last, actions) = {
             let mut s = self.state();
-            if let Some(e) = &s.poison {
+            if let Some(e) = s.poison.as_ref().or(s.stopping.as_ref()) {
                 return futures_util::future::ready(Err(e.clone())).boxed();
             }
             if s.closing {
@@ -295,12 +346,13 @@ impl Inner {
         if self.closed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let (target, actions) = {
+        let (target, actions, poison) = {
             let mut s = self.state();
             s.closing = true;
             let actions = self.step(&mut s);
-            (s.next - 1, actions)
+            (s.next - 1, actions, s.poison.clone())
         };
+        self.poison_marks(poison);
         self.act(actions);
         let flushed = self.durable.wait_for(target).await.map(drop);
         self.closed.store(true, Ordering::Release);

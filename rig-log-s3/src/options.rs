@@ -41,7 +41,7 @@ impl Default for S3LogOptions {
             prefix: String::new(),
             max_batch_ops: 1024,
             max_batch_bytes: 4 << 20,
-            max_batch_delay: Duration::from_millis(5),
+            max_batch_delay: Duration::from_millis(2),
             max_in_flight: 8,
             put_attempts: 4,
             retry_backoff: Duration::from_millis(50),

@@ -44,20 +44,38 @@ pub(crate) struct Recovered {
     pub(crate) marker: UpdateVersion,
 }
 
+/// How many times `open` moves its fence marker past a batch of an older writer before it gives
+/// up. An older writer stops sealing once it sees the newer epoch in `WRITER` (so only its
+/// in-flight batches can land first); the bound turns a writer that never looks (a foreign or
+/// broken one) into a clear error instead of an endless loop.
+pub(crate) const MAX_FENCE_ROUNDS: u32 = 1000;
+
+/// Reads the current writer epoch and its object version (`None`: no writer yet).
+pub(crate) async fn read_epoch(
+    store: &dyn ObjectStore,
+    layout: &Layout,
+) -> Result<Option<(u64, UpdateVersion)>> {
+    let path = layout.writer();
+    match get(store, &path)
+        .await
+        .map_err(|e| store_error(format!("get {path}"), e))?
+    {
+        None => Ok(None),
+        Some((bytes, version)) => {
+            let epoch = decode_pointer(WRITER_TAG, &bytes)
+                .map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
+            Ok(Some((epoch, version)))
+        }
+    }
+}
+
 /// Takes the next writer epoch with a compare-and-swap on `WRITER`.
 pub(crate) async fn claim_epoch(store: &dyn ObjectStore, layout: &Layout) -> Result<u64> {
     let path = layout.writer();
     for _ in 0..64 {
-        let (current, mode) = match get(store, &path)
-            .await
-            .map_err(|e| store_error(format!("get {path}"), e))?
-        {
+        let (current, mode) = match read_epoch(store, layout).await? {
             None => (0, PutMode::Create),
-            Some((bytes, version)) => {
-                let epoch = decode_pointer(WRITER_TAG, &bytes)
-                    .map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
-                (epoch, PutMode::Update(version))
-            }
+            Some((epoch, version)) => (epoch, PutMode::Update(version)),
         };
         let next = current + 1;
         match store
@@ -200,8 +218,10 @@ pub(crate) async fn recover(
         ));
     }
     // Fence: claim the next slot with an empty marker. An older writer's batch that landed there
-    // meanwhile joins the chain (it may have been acknowledged) and the claim moves on.
-    loop {
+    // meanwhile joins the chain (it may have been acknowledged) and the claim moves on. The older
+    // writer stops sealing once it sees this writer's epoch in `WRITER`, so after its in-flight
+    // batches the slot is free; a writer that never stops is reported, not chased forever.
+    for _ in 0..MAX_FENCE_ROUNDS {
         let mine = BatchHeader {
             epoch,
             put_id,
@@ -248,6 +268,13 @@ pub(crate) async fn recover(
             }
         }
     }
+    Err(Error::Unavailable {
+        reason: format!(
+            "could not fence the log at {}: an older writer (epoch {tail_epoch}) wrote {MAX_FENCE_ROUNDS} \
+             more batches past each fence slot and does not stop; writer epoch {epoch} gives up",
+            layout.log(next)
+        ),
+    })
 }
 
 pub(crate) fn fenced(mine: u64, theirs: u64, path: &impl std::fmt::Display) -> Error {

@@ -83,12 +83,60 @@ impl LogFactory for S3Factory {
     }
 }
 
+/// `rig_testkit::conformance_tests!`, with every case bounded by [`common::bounded`] so a hang
+/// fails with a clear message instead of stalling CI.
+macro_rules! bounded_conformance_tests {
+    ($factory:expr) => {
+        bounded_conformance_tests!(@cases $factory;
+            empty_log_bounds,
+            append_read_round_trip,
+            read_bounds,
+            versions_are_gap_free,
+            append_order_follows_calls,
+            concurrent_appenders,
+            readers_see_prefixes,
+            tailing_wakes_up,
+            clean_reopen_keeps_everything,
+            crash_reopen_keeps_acknowledged,
+            wipe_reopen_is_empty,
+            snapshot_save_load,
+            compaction_below_snapshot,
+            read_below_first_version_errors,
+            closed_log_errors,
+            disk_full_is_not_acknowledged,
+            fsync_failure_poisons,
+            object_store_faults_lose_nothing,
+            stale_writer_is_fenced,
+        );
+    };
+    (@cases $factory:expr; $($case:ident,)*) => {
+        $(
+            #[test]
+            fn $case() {
+                rig_testkit::conformance::run(stringify!($case), $factory, |f| async move {
+                    crate::common::bounded(
+                        stringify!($case),
+                        rig_testkit::conformance::cases::$case(f),
+                    )
+                    .await
+                });
+            }
+        )*
+
+        #[test]
+        fn conformance_covers_every_case() {
+            let generated: &[&str] = &[$(stringify!($case)),*];
+            assert_eq!(generated, rig_testkit::conformance::CASE_NAMES);
+        }
+    };
+}
+
 mod in_memory {
     use super::S3Factory;
-    rig_testkit::conformance_tests!(S3Factory::new(false));
+    bounded_conformance_tests!(S3Factory::new(false));
 }
 
 mod in_memory_with_faults {
     use super::S3Factory;
-    rig_testkit::conformance_tests!(S3Factory::new(true));
+    bounded_conformance_tests!(S3Factory::new(true));
 }

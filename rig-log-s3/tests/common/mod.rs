@@ -29,3 +29,17 @@ pub(crate) fn memory() -> Arc<dyn ObjectStore> {
 pub(crate) fn op(i: u64) -> Operation {
     Operation::new(format!("op-{i}"), i.to_le_bytes().to_vec())
 }
+
+/// How long any one test may run before it fails instead of hanging CI. Generous: the slowest
+/// test takes a few seconds; only a hang (a livelock, a lost wake-up) comes near it.
+pub(crate) const TEST_BOUND: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Runs a test body, failing with a clear message if it has not finished within [`TEST_BOUND`].
+pub(crate) async fn bounded<F: std::future::Future>(what: &str, body: F) -> F::Output {
+    match tokio::time::timeout(TEST_BOUND, body).await {
+        Ok(out) => out,
+        Err(_) => {
+            panic!("{what}: still running after {TEST_BOUND:?}; it hangs (see the test's notes)")
+        }
+    }
+}
