@@ -57,8 +57,12 @@ pub const CASE_NAMES: &[&str] = &[
     "stale_writer_is_fenced",
 ];
 
+/// How long one conformance case may run before it fails as a hang.
+pub const CASE_TIME_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Runs one case on a fresh single-threaded tokio runtime and reports it: panics when a property
-/// is broken, prints `n/a: needs capability X` when the backend lacks what the case needs.
+/// is broken or the case runs past [`CASE_TIME_LIMIT`], prints `n/a: needs capability X` when the
+/// backend lacks what the case needs.
 ///
 /// ```
 /// use rig_testkit::conformance::{cases, run, MemLogFactory, Outcome};
@@ -73,7 +77,12 @@ where
         .enable_all()
         .build()
         .expect("build a tokio runtime for a conformance case");
-    let outcome = runtime.block_on(case(factory));
+    // A hang must fail the case with its name instead of stalling CI until its time limit.
+    let outcome = runtime
+        .block_on(async { tokio::time::timeout(CASE_TIME_LIMIT, case(factory)).await })
+        .unwrap_or_else(|_| {
+            panic!("conformance {name}: did not finish within {CASE_TIME_LIMIT:?} (a hang)")
+        });
     match outcome {
         Outcome::Passed => println!("conformance {name}: passed"),
         Outcome::NotApplicable(cap) => println!("conformance {name}: n/a: needs capability {cap}"),
