@@ -10,6 +10,7 @@ use object_store::ObjectStore;
 use rig_core::Result;
 use rig_log_s3::{S3Log, S3LogOptions};
 use rig_testkit::conformance::{Capabilities, Capability, LogFactory, Restart};
+use rig_testkit::faulty_store::{FaultyObjectStore, FaultyObjectStoreController};
 
 use common::faulty_store::FaultyStore;
 
@@ -83,60 +84,80 @@ impl LogFactory for S3Factory {
     }
 }
 
-/// `rig_testkit::conformance_tests!`, with every case bounded by [`common::bounded`] so a hang
-/// fails with a clear message instead of stalling CI.
-macro_rules! bounded_conformance_tests {
-    ($factory:expr) => {
-        bounded_conformance_tests!(@cases $factory;
-            empty_log_bounds,
-            append_read_round_trip,
-            read_bounds,
-            versions_are_gap_free,
-            append_order_follows_calls,
-            concurrent_appenders,
-            readers_see_prefixes,
-            tailing_wakes_up,
-            clean_reopen_keeps_everything,
-            crash_reopen_keeps_acknowledged,
-            wipe_reopen_is_empty,
-            snapshot_save_load,
-            compaction_below_snapshot,
-            read_below_first_version_errors,
-            closed_log_errors,
-            disk_full_is_not_acknowledged,
-            fsync_failure_poisons,
-            object_store_faults_lose_nothing,
-            stale_writer_is_fenced,
-        );
-    };
-    (@cases $factory:expr; $($case:ident,)*) => {
-        $(
-            #[test]
-            fn $case() {
-                rig_testkit::conformance::run(stringify!($case), $factory, |f| async move {
-                    crate::common::bounded(
-                        stringify!($case),
-                        rig_testkit::conformance::cases::$case(f),
-                    )
-                    .await
-                });
-            }
-        )*
-
-        #[test]
-        fn conformance_covers_every_case() {
-            let generated: &[&str] = &[$(stringify!($case)),*];
-            assert_eq!(generated, rig_testkit::conformance::CASE_NAMES);
-        }
-    };
+/// Logs over rig-testkit's `FaultyObjectStore`, with the hooks for the object-store-fault and
+/// fencing cases: the controller injects errors before and after writes, and a second writer is a
+/// new `S3Log` opened on the same store.
+struct TestkitFaultsFactory {
+    store: Mutex<(Arc<dyn ObjectStore>, FaultyObjectStoreController)>,
 }
 
+impl TestkitFaultsFactory {
+    fn new() -> Self {
+        Self {
+            store: Mutex::new(Self::fresh()),
+        }
+    }
+
+    fn fresh() -> (Arc<dyn ObjectStore>, FaultyObjectStoreController) {
+        FaultyObjectStore::wrap(common::memory(), 5)
+    }
+
+    async fn open(&self) -> Result<S3Log> {
+        let store = self.store.lock().unwrap().0.clone();
+        let options = S3LogOptions {
+            max_batch_ops: 5,
+            max_batch_delay: Duration::from_millis(1),
+            ..common::options("testkit-faults")
+        };
+        S3Log::open(store, options).await
+    }
+}
+
+#[rig_core::async_trait]
+impl LogFactory for TestkitFaultsFactory {
+    type Log = S3Log;
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none()
+            .with(Capability::CrashReopen)
+            .with(Capability::Wipe)
+            .with(Capability::Fencing)
+            .with(Capability::ObjectStoreFaults)
+    }
+
+    async fn create(&self) -> Result<S3Log> {
+        self.open().await
+    }
+
+    async fn reopen(&self, log: S3Log, after: Restart) -> Result<S3Log> {
+        drop(log);
+        if after == Restart::Wipe {
+            *self.store.lock().unwrap() = Self::fresh();
+        }
+        self.open().await
+    }
+
+    fn object_store_faults(&self) -> Option<FaultyObjectStoreController> {
+        Some(self.store.lock().unwrap().1.clone())
+    }
+
+    async fn open_second_writer(&self) -> Option<Result<S3Log>> {
+        Some(self.open().await)
+    }
+}
+
+// rig-testkit's runner fails a case that runs past `CASE_TIME_LIMIT`, so a hang cannot stall CI.
 mod in_memory {
     use super::S3Factory;
-    bounded_conformance_tests!(S3Factory::new(false));
+    rig_testkit::conformance_tests!(S3Factory::new(false));
 }
 
 mod in_memory_with_faults {
     use super::S3Factory;
-    bounded_conformance_tests!(S3Factory::new(true));
+    rig_testkit::conformance_tests!(S3Factory::new(true));
+}
+
+mod testkit_faulty_store {
+    use super::TestkitFaultsFactory;
+    rig_testkit::conformance_tests!(TestkitFaultsFactory::new());
 }
