@@ -17,7 +17,7 @@ use rig_testkit::simfs::{SimFs, SimFsController};
 /// The group: its nodes, their disks and network, and the node that leads.
 #[derive(Debug)]
 pub struct Group {
-    pub nodes: Vec<RaftLog>,
+    pub nodes: Vec<Arc<RaftLog>>,
     pub disks: Vec<MemStorage>,
     pub sim_disks: Vec<(SimFs, SimFsController)>,
     pub router: Router,
@@ -68,6 +68,7 @@ impl Group {
                     Arc::new(TokioClock),
                     Box::new(SeededRand::new(seed * 31 + id)),
                 )
+                .map(Arc::new)
                 .expect("start a node")
             })
             .collect();
