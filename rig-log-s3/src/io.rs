@@ -54,8 +54,20 @@ pub(crate) async fn list_versions(
     store: &dyn ObjectStore,
     dir: &Path,
 ) -> Result<BTreeMap<u64, Path>, Error> {
-    let metas: Vec<_> = store
-        .list(Some(dir))
+    list_versions_after(store, dir, None).await
+}
+
+/// Every `<16 hex>` key under `dir` after `offset` (LIST `start-after`), by version.
+pub(crate) async fn list_versions_after(
+    store: &dyn ObjectStore,
+    dir: &Path,
+    offset: Option<&Path>,
+) -> Result<BTreeMap<u64, Path>, Error> {
+    let listing = match offset {
+        Some(offset) => store.list_with_offset(Some(dir), offset),
+        None => store.list(Some(dir)),
+    };
+    let metas: Vec<_> = listing
         .try_collect()
         .await
         .map_err(|e| store_error(format!("list {dir}"), e))?;

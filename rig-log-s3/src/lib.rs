@@ -116,6 +116,7 @@
 
 mod commit;
 mod config;
+mod follower;
 mod format;
 mod io;
 mod layout;
@@ -126,5 +127,6 @@ mod recovery;
 mod snapshot;
 
 pub use config::StoreConfig;
+pub use follower::S3Follower;
 pub use log::S3Log;
 pub use options::S3LogOptions;

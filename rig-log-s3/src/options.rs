@@ -33,6 +33,9 @@ pub struct S3LogOptions {
     pub retry_backoff: Duration,
     /// Seed for put ids; `None` seeds from the process (production). Tests pass a seed.
     pub seed: Option<u64>,
+    /// How often a follower ([`S3Log::open_follower`](crate::S3Log::open_follower)) lists `LOG/`
+    /// for new batches.
+    pub follower_poll_interval: Duration,
 }
 
 impl Default for S3LogOptions {
@@ -46,6 +49,7 @@ impl Default for S3LogOptions {
             put_attempts: 4,
             retry_backoff: Duration::from_millis(50),
             seed: None,
+            follower_poll_interval: Duration::from_millis(100),
         }
     }
 }

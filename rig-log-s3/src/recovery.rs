@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, UpdateVersion};
 use rig_core::{Error, Result};
 
@@ -128,95 +129,13 @@ pub(crate) async fn recover(
     put_id: u64,
 ) -> Result<Recovered> {
     let epoch = claim_epoch(store, layout).await?;
-    let latest = read_latest(store, layout).await?.map_or(0, |(v, _)| v);
-    let keys = list_versions(store, &layout.log_dir()).await?;
-    let start = match keys.keys().next() {
-        None => latest + 1,
-        Some(&lowest) => {
-            if lowest > latest + 1 {
-                return Err(Error::corrupt(
-                    layout.log(latest + 1).to_string(),
-                    format!(
-                        "missing log batch: versions {}..{} are neither in a snapshot (LATEST is {latest}) nor in the log, which starts at {}",
-                        latest + 1,
-                        lowest - 1,
-                        layout.log(lowest)
-                    ),
-                ));
-            }
-            lowest
-        }
-    };
-    let mut index = BTreeMap::new();
-    let mut next = start;
-    let mut tail_epoch = 0;
-    while keys.contains_key(&next) {
-        let path = layout.log(next);
-        let Some((bytes, _)) = get(store, &path)
-            .await
-            .map_err(|e| store_error(format!("get {path}"), e))?
-        else {
-            return Err(Error::corrupt(
-                path.to_string(),
-                "listed log batch vanished during replay",
-            ));
-        };
-        let batch =
-            decode_batch(&bytes).map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
-        let h = batch.header;
-        if h.first != next {
-            return Err(Error::corrupt(
-                path.to_string(),
-                format!("batch says it starts at version {}", h.first),
-            ));
-        }
-        if h.epoch > epoch {
-            return Err(fenced(epoch, h.epoch, &path));
-        }
-        if h.epoch < tail_epoch || h.count == 0 {
-            break; // debris from a fenced writer, or a fence marker: the chain ends here
-        }
-        tail_epoch = h.epoch;
-        index.insert(next, h.count);
-        next += u64::from(h.count);
-    }
-    // Anything listed past the end must be unacknowledged debris; otherwise a batch is missing.
-    for (&key, path) in keys.range(next + 1..) {
-        let Some((bytes, _)) = get(store, path)
-            .await
-            .map_err(|e| store_error(format!("get {path}"), e))?
-        else {
-            continue;
-        };
-        let h = decode_batch_header(&bytes)
-            .map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
-        if h.epoch > epoch {
-            return Err(fenced(epoch, h.epoch, path));
-        }
-        if h.durable_through >= next {
-            return Err(Error::corrupt(
-                layout.log(next).to_string(),
-                format!(
-                    "missing log batch: versions {next}..{} ({}..{}) are not in the store, but {path} (epoch {}) was written after version {} was durable",
-                    key - 1,
-                    layout.log(next),
-                    layout.log(key - 1),
-                    h.epoch,
-                    h.durable_through
-                ),
-            ));
-        }
-        tracing::debug!(%path, epoch = h.epoch, "s3-log: ignoring debris of a fenced writer");
-    }
-    if latest >= next {
-        return Err(Error::corrupt(
-            layout.latest().to_string(),
-            format!(
-                "LATEST names snapshot {latest} but the log ends at version {}",
-                next - 1
-            ),
-        ));
-    }
+    let Scan {
+        latest,
+        mut index,
+        mut next,
+        mut tail_epoch,
+        ..
+    } = scan(store, layout, epoch, None).await?;
     // Fence: claim the next slot with an empty marker. An older writer's batch that landed there
     // meanwhile joins the chain (it may have been acknowledged) and the claim moves on. The older
     // writer stops sealing once it sees this writer's epoch in `WRITER`, so after its in-flight
@@ -275,6 +194,167 @@ pub(crate) async fn recover(
             layout.log(next)
         ),
     })
+}
+
+/// The chain as a reader sees it (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Scan {
+    /// The newest snapshot's version (0: none).
+    pub(crate) latest: u64,
+    /// The chain's first version.
+    pub(crate) start: u64,
+    /// Batches on the chain: first version -> entry count.
+    pub(crate) index: BTreeMap<u64, u32>,
+    /// The version after the chain's last batch.
+    pub(crate) next: u64,
+    /// The epoch of the chain's last batch (0: none).
+    pub(crate) tail_epoch: u64,
+}
+
+/// Lists `LOG/`, walks the chain and checks it for holes. A batch of an epoch above `max_epoch`
+/// is [`Error::Fenced`] (a writer passes its own epoch; a reader `u64::MAX`). With `limit`, the
+/// walk stops at the batch holding `limit` and the keys past it are not checked.
+pub(crate) async fn scan(
+    store: &dyn ObjectStore,
+    layout: &Layout,
+    max_epoch: u64,
+    limit: Option<u64>,
+) -> Result<Scan> {
+    let latest = read_latest(store, layout).await?.map_or(0, |(v, _)| v);
+    let keys = list_versions(store, &layout.log_dir()).await?;
+    let start = match keys.keys().next() {
+        None => latest + 1,
+        Some(&lowest) => {
+            if lowest > latest + 1 {
+                return Err(Error::corrupt(
+                    layout.log(latest + 1).to_string(),
+                    format!(
+                        "missing log batch: versions {}..{} are neither in a snapshot (LATEST is {latest}) nor in the log, which starts at {}",
+                        latest + 1,
+                        lowest - 1,
+                        layout.log(lowest)
+                    ),
+                ));
+            }
+            lowest
+        }
+    };
+    let mut index = BTreeMap::new();
+    let (next, tail_epoch) =
+        walk_chain(store, layout, &keys, start, 0, max_epoch, limit, &mut index).await?;
+    if limit.is_some_and(|v| v < next) {
+        return Ok(Scan {
+            latest,
+            start,
+            index,
+            next,
+            tail_epoch,
+        });
+    }
+    check_past_end(store, layout, &keys, next, max_epoch).await?;
+    if latest >= next {
+        return Err(Error::corrupt(
+            layout.latest().to_string(),
+            format!(
+                "LATEST names snapshot {latest} but the log ends at version {}",
+                next - 1
+            ),
+        ));
+    }
+    Ok(Scan {
+        latest,
+        start,
+        index,
+        next,
+        tail_epoch,
+    })
+}
+
+/// Follows the chain through the listed `keys` from `next` (whose predecessor has epoch
+/// `tail_epoch`), adding its batches to `index`; returns the new `(next, tail_epoch)`. Stops at
+/// the first missing key, a fence marker, debris (an epoch below its predecessor's), or once
+/// `limit` is inside the chain.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn walk_chain(
+    store: &dyn ObjectStore,
+    layout: &Layout,
+    keys: &BTreeMap<u64, Path>,
+    mut next: u64,
+    mut tail_epoch: u64,
+    max_epoch: u64,
+    limit: Option<u64>,
+    index: &mut BTreeMap<u64, u32>,
+) -> Result<(u64, u64)> {
+    while keys.contains_key(&next) && limit.is_none_or(|v| v >= next) {
+        let path = layout.log(next);
+        let Some((bytes, _)) = get(store, &path)
+            .await
+            .map_err(|e| store_error(format!("get {path}"), e))?
+        else {
+            return Err(Error::corrupt(
+                path.to_string(),
+                "listed log batch vanished during replay",
+            ));
+        };
+        let h = decode_batch(&bytes)
+            .map(|b| b.header)
+            .map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
+        if h.first != next {
+            return Err(Error::corrupt(
+                path.to_string(),
+                format!("batch says it starts at version {}", h.first),
+            ));
+        }
+        if h.epoch > max_epoch {
+            return Err(fenced(max_epoch, h.epoch, &path));
+        }
+        if h.epoch < tail_epoch || h.count == 0 {
+            break; // debris from a fenced writer, or a fence marker: the chain ends here
+        }
+        tail_epoch = h.epoch;
+        index.insert(next, h.count);
+        next += u64::from(h.count);
+    }
+    Ok((next, tail_epoch))
+}
+
+/// Anything listed past the chain's end `next` must be unacknowledged debris; a batch written
+/// after `next` was durable proves a missing batch ([`Error::Corrupt`]).
+pub(crate) async fn check_past_end(
+    store: &dyn ObjectStore,
+    layout: &Layout,
+    keys: &BTreeMap<u64, Path>,
+    next: u64,
+    max_epoch: u64,
+) -> Result<()> {
+    for (&key, path) in keys.range(next + 1..) {
+        let Some((bytes, _)) = get(store, path)
+            .await
+            .map_err(|e| store_error(format!("get {path}"), e))?
+        else {
+            continue;
+        };
+        let h = decode_batch_header(&bytes)
+            .map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
+        if h.epoch > max_epoch {
+            return Err(fenced(max_epoch, h.epoch, path));
+        }
+        if h.durable_through >= next {
+            return Err(Error::corrupt(
+                layout.log(next).to_string(),
+                format!(
+                    "missing log batch: versions {next}..{} ({}..{}) are not in the store, but {path} (epoch {}) was written after version {} was durable",
+                    key - 1,
+                    layout.log(next),
+                    layout.log(key - 1),
+                    h.epoch,
+                    h.durable_through
+                ),
+            ));
+        }
+        tracing::debug!(%path, epoch = h.epoch, "s3-log: ignoring debris of a fenced writer");
+    }
+    Ok(())
 }
 
 pub(crate) fn fenced(mine: u64, theirs: u64, path: &impl std::fmt::Display) -> Error {

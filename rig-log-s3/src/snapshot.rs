@@ -2,11 +2,12 @@
 //! compaction (delete log batches and snapshots below the retained snapshot).
 
 use futures_util::StreamExt;
-use object_store::{ObjectStoreExt, PutMode, PutOptions};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use rig_core::{Error, Result, Snapshot};
 
 use crate::format::{decode_snapshot, encode_pointer, encode_snapshot};
 use crate::io::{get, is_conflict, list_versions, store_error};
+use crate::layout::Layout;
 use crate::log::Inner;
 use crate::recovery::{read_latest, LATEST_TAG};
 
@@ -69,17 +70,37 @@ pub(crate) async fn save(inner: &Inner, snapshot: Snapshot) -> Result<()> {
 
 /// Loads the snapshot `LATEST` names.
 pub(crate) async fn load(inner: &Inner) -> Result<Option<Snapshot>> {
-    let Some((v, _)) = read_latest(inner.store.as_ref(), &inner.layout).await? else {
+    load_latest(inner.store.as_ref(), &inner.layout).await
+}
+
+/// Loads the snapshot `LATEST` names, from any store and layout.
+pub(crate) async fn load_latest(
+    store: &dyn ObjectStore,
+    layout: &Layout,
+) -> Result<Option<Snapshot>> {
+    let Some((v, _)) = read_latest(store, layout).await? else {
         return Ok(None);
     };
-    let path = inner.layout.snapshot(v);
-    let Some((bytes, _)) = get(inner.store.as_ref(), &path)
+    load_version(store, layout, v, "LATEST names")
+        .await
+        .map(Some)
+}
+
+/// Loads `SNAPSHOT/<v>`, which `why` says must exist.
+pub(crate) async fn load_version(
+    store: &dyn ObjectStore,
+    layout: &Layout,
+    v: u64,
+    why: &str,
+) -> Result<Snapshot> {
+    let path = layout.snapshot(v);
+    let Some((bytes, _)) = get(store, &path)
         .await
         .map_err(|e| store_error(format!("get {path}"), e))?
     else {
         return Err(Error::corrupt(
             path.to_string(),
-            format!("LATEST names snapshot {v} but it is missing"),
+            format!("{why} snapshot {v} but it is missing"),
         ));
     };
     let (version, data) =
@@ -90,7 +111,7 @@ pub(crate) async fn load(inner: &Inner) -> Result<Option<Snapshot>> {
             format!("holds version {version}, expected {v}"),
         ));
     }
-    Ok(Some(Snapshot { version, data }))
+    Ok(Snapshot { version, data })
 }
 
 /// Drops log batches entirely at or below `through` and snapshots older than `LATEST`.
