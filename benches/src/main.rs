@@ -18,6 +18,7 @@ mod okaywal_peer;
 mod probe;
 mod recovery;
 mod report;
+mod s3;
 mod two_pc;
 
 use std::collections::HashMap;
@@ -93,6 +94,12 @@ fn main() {
             num(&opts, "op-bytes", Some(64)) as usize,
         )
         .print(json),
+        "s3" => {
+            let clients = num(&opts, "clients", None).max(1) as usize;
+            let latency = std::time::Duration::from_millis(num(&opts, "put-latency-ms", None));
+            let ops = num(&opts, "ops", Some(20 * clients as u64)).max(1) as usize;
+            s3::run_s3(clients, ops, latency).print(json);
+        }
         _ => usage(),
     }
 }

@@ -1,0 +1,89 @@
+//! `rig-bench s3`: `S3Log::append` at `Durability::Local` from `clients` concurrent clients over
+//! `InMemory` with an injected PUT latency, beside a same-run baseline of one PUT per op, one
+//! at a time (the seed design's shape). The logic of `rig-log-s3/examples/s3_bench.rs`.
+
+// The PUT latency injector of rig-log-s3's tests, shared with its example.
+#[path = "../../rig-log-s3/tests/common/faulty_store.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod faulty_store;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use object_store::memory::InMemory;
+use rig_core::{Durability, Log, Operation};
+use rig_log_s3::{S3Log, S3LogOptions};
+
+use crate::report::Report;
+
+const OP_BYTES: usize = 100;
+/// Ops in the serial baseline: each costs one PUT round trip.
+const BASELINE_OPS: usize = 10;
+
+struct Run {
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+/// `ops` appends spread over `clients` tasks, each awaiting its append before the next.
+async fn run(clients: usize, ops: usize, latency: Duration, opts: S3LogOptions) -> Run {
+    let (store, control) = faulty_store::FaultyStore::wrap(Arc::new(InMemory::new()));
+    let log = Arc::new(S3Log::open(store, opts).await.expect("open"));
+    control.put_latency(latency);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let log = Arc::clone(&log);
+            let mine = ops / clients + usize::from(c < ops % clients);
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(mine);
+                for i in 0..mine {
+                    let op = Operation::new("set", vec![(c + i) as u8; OP_BYTES]);
+                    let t = Instant::now();
+                    log.append(vec![op], Durability::Local)
+                        .await
+                        .expect("append");
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(ops);
+    for t in tasks {
+        latencies.extend(t.await.expect("client"));
+    }
+    let elapsed = start.elapsed();
+    log.close().await.expect("close");
+    Run { elapsed, latencies }
+}
+
+/// Runs the scenario and its baseline in one process.
+pub(crate) fn run_s3(clients: usize, ops: usize, put_latency: Duration) -> Report {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let main = run(clients, ops, put_latency, S3LogOptions::default()).await;
+        let serial = S3LogOptions {
+            max_batch_ops: 1,
+            max_in_flight: 1,
+            ..S3LogOptions::default()
+        };
+        let baseline = run(1, BASELINE_OPS, put_latency, serial).await;
+        Report {
+            scenario: "s3".into(),
+            clients,
+            ops,
+            op_bytes: OP_BYTES,
+            elapsed: main.elapsed,
+            latencies: main.latencies,
+            baseline: Some((
+                "put-per-op-serial".into(),
+                BASELINE_OPS as f64 / baseline.elapsed.as_secs_f64(),
+            )),
+        }
+    })
+}
