@@ -392,3 +392,139 @@ impl Log for S3Follower {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+    use object_store::{PutMode, PutOptions};
+
+    use super::*;
+    use crate::format::{encode_batch, BatchHeader};
+
+    fn opts() -> S3LogOptions {
+        S3LogOptions {
+            seed: Some(3),
+            // The test polls by hand, so what the follower sees is decided here, not by timing.
+            follower_poll_interval: Duration::from_secs(3600),
+            ..Default::default()
+        }
+    }
+
+    /// Fails a test that runs past 120 s instead of hanging CI (as `tests/common::bounded`).
+    async fn bounded<F: std::future::Future>(what: &str, body: F) -> F::Output {
+        match tokio::time::timeout(Duration::from_secs(120), body).await {
+            Ok(out) => out,
+            Err(_) => panic!("{what}: still running after 120 s; it hangs"),
+        }
+    }
+
+    fn op(name: &str) -> Operation {
+        Operation::new(name, name.as_bytes().to_vec())
+    }
+
+    /// An object a fenced writer (epoch 1) would leave at `first`: a pipelined PUT that landed
+    /// behind the new writer's batches.
+    async fn plant(store: &dyn ObjectStore, first: u64, durable_through: u64) {
+        let header = BatchHeader {
+            epoch: 1,
+            put_id: 0xdeb,
+            first,
+            count: 1,
+            durable_through,
+        };
+        let entries = [LogPayload {
+            version: first,
+            op: op("debris"),
+        }];
+        store
+            .put_opts(
+                &Layout::new("").log(first),
+                encode_batch(header, &entries).into(),
+                PutOptions::from(PutMode::Create),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn methods(f: &S3Follower) -> Vec<String> {
+        let read = f.read(1, 100).await.unwrap();
+        read.into_iter().map(|p| p.op.method).collect()
+    }
+
+    /// Debris of a fenced writer on the new writer's next slot is never exposed; the new
+    /// writer's batch that replaces it is.
+    #[tokio::test]
+    async fn follower_never_exposes_debris_the_new_writer_overwrites() {
+        bounded(
+            "follower_never_exposes_debris_the_new_writer_overwrites",
+            async {
+                let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+                let first = S3Log::open(store.clone(), opts()).await.unwrap();
+                first
+                    .append(vec![op("a")], Durability::Local)
+                    .await
+                    .unwrap();
+                let follower = S3Log::open_follower(store.clone(), opts()).await.unwrap();
+                assert_eq!(follower.committed(), 1);
+
+                let second = S3Log::open(store.clone(), opts()).await.unwrap();
+                follower.inner.poll().await.unwrap();
+                assert_eq!(
+                    follower.committed(),
+                    1,
+                    "the fence marker at 2 is not an entry"
+                );
+                second
+                    .append(vec![op("b")], Durability::Local)
+                    .await
+                    .unwrap();
+                plant(store.as_ref(), 3, 1).await;
+                follower.inner.poll().await.unwrap();
+                assert_eq!(
+                    follower.committed(),
+                    2,
+                    "epoch 1 after epoch 2 ends the chain"
+                );
+                assert_eq!(methods(&follower).await, ["a", "b"]);
+
+                second
+                    .append(vec![op("c")], Durability::Local)
+                    .await
+                    .unwrap();
+                follower.inner.poll().await.unwrap();
+                assert_eq!(follower.committed(), 3);
+                assert_eq!(methods(&follower).await, ["a", "b", "c"]);
+            },
+        )
+        .await;
+    }
+
+    /// A batch past the chain's end written after the missing one was durable is a hole: the
+    /// follower reports it and stops, instead of skipping it.
+    #[tokio::test]
+    async fn follower_reports_a_hole_instead_of_skipping_it() {
+        bounded("follower_reports_a_hole_instead_of_skipping_it", async {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let writer = S3Log::open(store.clone(), opts()).await.unwrap();
+            writer
+                .append(vec![op("a")], Durability::Local)
+                .await
+                .unwrap();
+            let follower = S3Log::open_follower(store.clone(), opts()).await.unwrap();
+            // Debris past the end that was sealed before version 2 was durable is ignored...
+            plant(store.as_ref(), 5, 1).await;
+            follower.inner.poll().await.unwrap();
+            assert_eq!(follower.committed(), 1);
+            // ...but one sealed after version 2 was durable proves version 2 is missing.
+            plant(store.as_ref(), 9, 4).await;
+            match follower.inner.poll().await {
+                Err(Error::Corrupt { location, .. }) => {
+                    assert_eq!(location, Layout::new("").log(2).to_string());
+                }
+                other => panic!("expected Corrupt, got {other:?}"),
+            }
+            assert_eq!(follower.committed(), 1);
+        })
+        .await;
+    }
+}

@@ -106,6 +106,18 @@
 //! ```
 //! With lifecycle rules, keep taking a snapshot at least daily: replay reports an expired batch
 //! after the newest snapshot as `Corrupt` rather than skipping it.
+//!
+//! # Read replicas and point-in-time restore
+//! [`S3Log::open_follower`] opens a read replica ([`S3Follower`], role
+//! [`Follower`](rig_core::Role::Follower)): it never takes the writer epoch and never writes; it
+//! lists `LOG/` after its last batch every
+//! [`follower_poll_interval`](S3LogOptions::follower_poll_interval) and commits new batches on
+//! the chain by replay's rules, so debris of a fenced writer is never exposed and a hole is
+//! reported. A [`rig_core::Rig`] over it applies the writer's operations as they appear and
+//! answers writes with [`NotLeader`](rig_core::Error::NotLeader). [`S3Log::open_at`] opens
+//! the log as it was at one version (`restore --to-version V`): the newest snapshot at or below
+//! `V` and the log up to `V`, or [`InvalidArgument`](rig_core::Error::InvalidArgument) when the
+//! entries needed were compacted or `V` is past the log.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
