@@ -64,7 +64,8 @@ struct Shared {
     id: NodeId,
     node: Mutex<Node>,
     net: Arc<dyn Network>,
-    committed: watch::Sender<u64>,
+    /// (committed version, role epoch): tailers wake on either.
+    committed: watch::Sender<(u64, u64)>,
     running: watch::Sender<bool>,
 }
 
@@ -75,17 +76,22 @@ impl Shared {
 
     /// Runs `f` in the critical section, then sends what it produced and publishes progress.
     fn with_node<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
-        let (r, outbox, committed) = {
+        let (r, outbox, now) = {
             let mut node = self.lock();
             let r = f(&mut node);
-            (r, std::mem::take(&mut node.outbox), node.mirror.committed())
+            let epoch = node.raft.term() * 2 + u64::from(node.raft.is_leader());
+            (
+                r,
+                std::mem::take(&mut node.outbox),
+                (node.mirror.committed(), epoch),
+            )
         };
         for (to, msg) in outbox {
             self.net.send(self.id, to, msg);
         }
         self.committed.send_if_modified(|c| {
-            let moved = committed > *c;
-            *c = committed.max(*c);
+            let moved = now.0 > c.0 || now.1 != c.1;
+            *c = (now.0.max(c.0), now.1);
             moved
         });
         r
@@ -137,7 +143,7 @@ impl RaftLog {
             id,
             node: Mutex::new(node),
             net,
-            committed: watch::channel(committed).0,
+            committed: watch::channel((committed, 0)).0,
             running: watch::channel(true).0,
         });
         let sync_every =
@@ -253,10 +259,12 @@ impl Log for RaftLog {
 
     async fn wait_committed(&self, after: u64) -> Result<u64> {
         let mut rx = self.shared.committed.subscribe();
+        let epoch = rx.borrow_and_update().1;
         loop {
             self.shared.lock().check()?;
-            let now = *rx.borrow_and_update();
-            if now > after {
+            let (now, now_epoch) = *rx.borrow_and_update();
+            // Returns early on a role change (term or leadership), as the contract allows.
+            if now > after || now_epoch != epoch {
                 return Ok(now);
             }
             if rx.changed().await.is_err() {
