@@ -527,4 +527,47 @@ mod tests {
         })
         .await;
     }
+
+    /// A follower whose next batches were compacted away by the writer says so (reopen it from
+    /// the snapshot) instead of reporting a hole or skipping them.
+    #[tokio::test]
+    async fn follower_behind_compaction_is_told_to_reopen() {
+        bounded("follower_behind_compaction_is_told_to_reopen", async {
+            let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+            let writer = S3Log::open(store.clone(), opts()).await.unwrap();
+            writer
+                .append(vec![op("a")], Durability::Local)
+                .await
+                .unwrap();
+            let follower = S3Log::open_follower(store.clone(), opts()).await.unwrap();
+            writer
+                .append(vec![op("b")], Durability::Local)
+                .await
+                .unwrap();
+            writer
+                .append(vec![op("c")], Durability::Local)
+                .await
+                .unwrap();
+            let snapshot = Snapshot {
+                version: 3,
+                data: "abc".into(),
+            };
+            writer.save_snapshot(snapshot).await.unwrap();
+            writer.compact(3).await.unwrap();
+            writer
+                .append(vec![op("d")], Durability::Local)
+                .await
+                .unwrap();
+            match follower.inner.poll().await {
+                Err(Error::InvalidArgument(m)) => assert!(m.contains("compacted"), "{m}"),
+                other => panic!("expected InvalidArgument, got {other:?}"),
+            }
+            assert_eq!(follower.committed(), 1);
+            let reopened = S3Log::open_follower(store.clone(), opts()).await.unwrap();
+            assert_eq!(reopened.committed(), 4);
+            assert_eq!(reopened.load_snapshot().await.unwrap().unwrap().version, 3);
+            assert_eq!(reopened.read(4, 10).await.unwrap()[0].op.method, "d");
+        })
+        .await;
+    }
 }
