@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]"
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]"
     );
     std::process::exit(2)
 }
@@ -96,9 +96,19 @@ fn main() {
         .print(json),
         "s3" => {
             let clients = num(&opts, "clients", None).max(1) as usize;
-            let latency = std::time::Duration::from_millis(num(&opts, "put-latency-ms", None));
             let ops = num(&opts, "ops", Some(20 * clients as u64)).max(1) as usize;
-            s3::run_s3(clients, ops, latency).print(json);
+            let target = match opts.get("endpoint") {
+                Some(url) => s3::Target::Endpoint {
+                    url: url.clone(),
+                    bucket: opts.get("bucket").cloned().unwrap_or_else(|| usage()),
+                },
+                None => s3::Target::Memory(std::time::Duration::from_millis(num(
+                    &opts,
+                    "put-latency-ms",
+                    None,
+                ))),
+            };
+            s3::run_s3(clients, ops, target).print(json);
         }
         _ => usage(),
     }

@@ -25,11 +25,45 @@ struct Run {
     latencies: Vec<Duration>,
 }
 
+/// Where the log lives: `InMemory` with an injected PUT latency, or a real S3-compatible server.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// `InMemory` behind the latency injector.
+    Memory(Duration),
+    /// A bucket on a real server (latency is whatever the server gives).
+    Endpoint {
+        /// e.g. `http://127.0.0.1:9000`
+        url: String,
+        /// An existing bucket.
+        bucket: String,
+    },
+}
+
+/// Runs on one server get distinct prefixes so they never see each other's objects.
+static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// `ops` appends spread over `clients` tasks, each awaiting its append before the next.
-async fn run(clients: usize, ops: usize, latency: Duration, opts: S3LogOptions) -> Run {
-    let (store, control) = faulty_store::FaultyStore::wrap(Arc::new(InMemory::new()));
+async fn run(clients: usize, ops: usize, target: &Target, mut opts: S3LogOptions) -> Run {
+    let store: Arc<dyn object_store::ObjectStore> = match target {
+        Target::Memory(latency) => {
+            let (store, control) = faulty_store::FaultyStore::wrap(Arc::new(InMemory::new()));
+            control.put_latency(*latency);
+            store
+        }
+        Target::Endpoint { url, bucket } => {
+            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            opts.prefix = format!("rig-bench-{}-{n}", std::process::id());
+            rig_log_s3::StoreConfig {
+                endpoint: Some(url.clone()),
+                bucket: Some(bucket.clone()),
+                allow_http: url.starts_with("http://"),
+                ..rig_log_s3::StoreConfig::from_env()
+            }
+            .build()
+            .expect("build the S3 client")
+        }
+    };
     let log = Arc::new(S3Log::open(store, opts).await.expect("open"));
-    control.put_latency(latency);
     let start = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|c| {
@@ -59,20 +93,20 @@ async fn run(clients: usize, ops: usize, latency: Duration, opts: S3LogOptions) 
 }
 
 /// Runs the scenario and its baseline in one process.
-pub(crate) fn run_s3(clients: usize, ops: usize, put_latency: Duration) -> Report {
+pub(crate) fn run_s3(clients: usize, ops: usize, target: Target) -> Report {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let main = run(clients, ops, put_latency, S3LogOptions::default()).await;
+        let main = run(clients, ops, &target, S3LogOptions::default()).await;
         let serial = S3LogOptions {
             max_batch_ops: 1,
             max_in_flight: 1,
             ..S3LogOptions::default()
         };
-        let baseline = run(1, BASELINE_OPS, put_latency, serial).await;
+        let baseline = run(1, BASELINE_OPS, &target, serial).await;
         Report {
             scenario: "s3".into(),
             clients,
