@@ -38,11 +38,14 @@
 //! 2. **prepare on the replicas**: each writes them (fsync) and answers `Prepared` (the primary
 //!    sends the Prepare before its own fsync, so the two overlap);
 //! 3. **commit locally**: the primary writes `Commit`. Until here the round can be rolled back
-//!    (`Rollback` record and message); from here on there is no turning back. The record rides
-//!    the next fsync instead of waiting for its own: every entry it covers is already durable on
-//!    every node, and a restarted primary commits its whole prepared tail again;
+//!    (`Rollback` record and message); from here on there is no turning back. The driver does
+//!    not wait for the record's fsync (the next round starts meanwhile, and its prepare fsync
+//!    usually carries the record);
 //! 4. **commit on the replicas**: `Commit` is sent (and repeated in the next `Prepare`);
-//! 5. **acknowledge**.
+//! 5. **acknowledge**, once the local `Commit` record is durable: an acknowledged op is
+//!    committed in the primary's own log, whatever reopens it (a restart as a replica, a
+//!    reader, a primary still recommitting its tail), and durably prepared on every replica
+//!    the policy waited for.
 //!
 //! Every message carries the sender's epoch. Links (rig-core's [`rig_core::net`]) are
 //! authenticated by group id, group tokens and a pre-shared key; a peer failing the handshake is

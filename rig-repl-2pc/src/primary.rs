@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use rig_core::net::peer::{Peer, PeerEvent, PeerOptions};
-use rig_core::{Error, Result};
+use rig_core::{AppendFuture, Error, Result};
 use tokio::sync::mpsc;
 
 use crate::config::{Policy, ReplicaStatus};
@@ -209,13 +209,32 @@ impl Driver {
             },
         }
         // 3. and 4. Commit locally and on the replicas: no turning back from here.
-        if let Err(e) = self.commit(last).await {
-            return Err(self.fatal(batches, e));
-        }
-        // 5. Acknowledge.
-        for b in batches {
-            let _ = b.done.send(Ok(b.first));
-        }
+        let synced = match self.commit(last).await {
+            Ok(synced) => synced,
+            Err(e) => return Err(self.fatal(batches, e)),
+        };
+        // 5. Acknowledge, once the local Commit record is durable: an acknowledged op is
+        // committed in the primary's own log, whatever reopens it next (a restart as a replica,
+        // a reader, a primary whose recovery round is still waiting). The wait runs beside the
+        // next round, whose prepare fsync usually carries the record.
+        let node = Arc::clone(&self.node);
+        // Tracked so that `halt` stops it too (its waiters then hear `OutcomeUnknown`).
+        self.node.spawn(async move {
+            match synced.await {
+                Ok(_) => {
+                    for b in batches {
+                        let _ = b.done.send(Ok(b.first));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "primary failed to persist a commit; stopping");
+                    node.stop(e.clone());
+                    for b in batches {
+                        let _ = b.done.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
         Ok(())
     }
 
@@ -251,24 +270,19 @@ impl Driver {
         }
     }
 
-    /// Commits through `last` locally and tells the replicas.
+    /// Commits through `last` locally and tells the replicas; returns the future of the local
+    /// `Commit` record's durability.
     ///
-    /// The local `Commit` record is not waited for: every entry it covers is durable here and on
-    /// the replicas already, and a restarted primary commits its whole prepared tail again
-    /// ([`Driver::recover`]), so losing the record loses nothing. It rides the next fsync.
-    async fn commit(&mut self, last: u64) -> Result<(), Error> {
+    /// The driver does not wait for the record (it rides the next fsync, usually the next
+    /// round's prepare), but nothing it covers is acknowledged before it is durable
+    /// ([`Driver::round`]): a primary killed before that fsync would reopen with those entries
+    /// only prepared, and only a completed recovery round commits them again.
+    async fn commit(&mut self, last: u64) -> Result<AppendFuture, Error> {
         let synced = self
             .node
             .store
             .persist_lazily(vec![Record::Commit { through: last }])
             .await?;
-        let node = Arc::clone(&self.node);
-        // Tracked so that `halt` stops it too; finished ones are pruned at the next spawn.
-        self.node.spawn(async move {
-            if let Err(e) = synced.await {
-                node.stop(e);
-            }
-        });
         let commit = Msg::Commit {
             epoch: self.epoch(),
             through: last,
@@ -279,7 +293,7 @@ impl Driver {
                 r.peer.try_send(commit.clone());
             }
         }
-        Ok(())
+        Ok(synced)
     }
 
     /// At start-up: the prepared tail a previous run left (some of it maybe acknowledged) is
@@ -341,7 +355,15 @@ impl Driver {
                 },
             }
         }
-        self.commit(last).await
+        let synced = self.commit(last).await?;
+        let node = Arc::clone(&self.node);
+        // Nobody waits for this one; tracked so that `halt` stops it too.
+        self.node.spawn(async move {
+            if let Err(e) = synced.await {
+                node.stop(e);
+            }
+        });
+        Ok(())
     }
 
     /// Whether the round waits for replica `i`.

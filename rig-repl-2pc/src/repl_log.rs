@@ -239,3 +239,57 @@ impl Log for ReplLog {
         self.node.store.file().close().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rig_core::net::handshake::HandshakeConfig;
+    use rig_log_file::FileLogOptions;
+
+    use super::*;
+
+    fn config(start_as: StartAs, node: &str) -> Config {
+        let hs = HandshakeConfig::new("ack-test", [1, 2], node, b"psk".to_vec());
+        Config::new("127.0.0.1:0", start_as, hs)
+    }
+
+    /// Regression (SIGKILLed primary "lost" acknowledged ops): the primary acknowledged a round
+    /// as soon as its `Commit` record was queued. Killed before that record's fsync, it reopened
+    /// with the acknowledged ops only prepared: not readable, and not committed at all when it
+    /// came back as a replica or stayed waiting for one. Here the record's fsync is held back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_ack_before_the_commit_record_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| FileLog::open(dir.path().join(name), FileLogOptions::default());
+        let replica = ReplLog::open(file("r").unwrap(), config(StartAs::Replica, "r"))
+            .await
+            .unwrap();
+        let replicas = vec![replica.local_addr().to_string()];
+        let primary = ReplLog::open(
+            file("p").unwrap(),
+            config(StartAs::Primary { replicas }, "p"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            primary
+                .append(vec![Operation::new("set", "a")], Durability::Replicated)
+                .await
+                .unwrap(),
+            1
+        );
+
+        primary.node.store.hold_lazy.send_replace(true);
+        let mut ack = primary.append(vec![Operation::new("set", "b")], Durability::Replicated);
+        // The round gets through commit on both nodes...
+        replica.wait_committed(1).await.unwrap();
+        // ...but is not acknowledged while the primary's Commit record is not durable.
+        let early = tokio::time::timeout(Duration::from_millis(300), &mut ack).await;
+        assert!(early.is_err(), "acknowledged before durable: {early:?}");
+        primary.node.store.hold_lazy.send_replace(false);
+        assert_eq!(ack.await.unwrap(), 2);
+        primary.close().await.unwrap();
+        replica.close().await.unwrap();
+    }
+}

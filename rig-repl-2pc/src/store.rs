@@ -26,6 +26,9 @@ pub(crate) struct Store {
     writer: tokio::sync::Mutex<()>,
     /// The committed version, for `wait_committed`.
     committed: Arc<Watermark>,
+    /// Tests: while `true`, lazily persisted records do not report durable (a slow fsync).
+    #[cfg(test)]
+    pub(crate) hold_lazy: tokio::sync::watch::Sender<bool>,
 }
 
 fn encode(record: &Record) -> Operation {
@@ -113,6 +116,8 @@ impl Store {
             state: Mutex::new(state),
             writer: tokio::sync::Mutex::new(()),
             committed,
+            #[cfg(test)]
+            hold_lazy: tokio::sync::watch::channel(false).0,
         })
     }
 
@@ -160,6 +165,16 @@ impl Store {
         let ops = records.iter().map(encode).collect();
         let synced = self.file.append(ops, Durability::Local);
         self.apply(&records);
+        #[cfg(test)]
+        let synced = {
+            use futures_util::FutureExt;
+            let mut held = self.hold_lazy.subscribe();
+            async move {
+                let _ = held.wait_for(|held| !held).await;
+                synced.await
+            }
+            .boxed()
+        };
         Ok(synced)
     }
 
