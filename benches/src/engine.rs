@@ -54,11 +54,14 @@ fn op(client: u64, bytes: usize) -> Operation {
     Operation::new("w", data)
 }
 
-async fn drive<L: Log>(
+/// C closed-loop clients call `Rig::execute` over `log`; returns the elapsed time and every
+/// latency. With `close`, the engine (and its log) is closed after the measurement.
+pub(crate) async fn drive<L: Log>(
     log: L,
     clients: usize,
     ops: usize,
     op_bytes: usize,
+    close: bool,
 ) -> (Duration, Vec<Duration>) {
     let options = Options {
         snapshot: SnapshotPolicy {
@@ -90,7 +93,9 @@ async fn drive<L: Log>(
         latencies.extend(t.await.expect("client task"));
     }
     let elapsed = started.elapsed();
-    rig.close().await.expect("close");
+    if close {
+        rig.close().await.expect("close");
+    }
     (elapsed, latencies)
 }
 
@@ -160,13 +165,13 @@ pub(crate) fn run(file: bool, clients: usize, ops: usize, op_bytes: usize) -> Re
         (
             "file",
             Some((format!("fsync-batch{clients}"), ceiling)),
-            rt.block_on(drive(log, clients, ops, op_bytes)),
+            rt.block_on(drive(log, clients, ops, op_bytes, true)),
         )
     } else {
         (
             "mem",
             None,
-            rt.block_on(drive(MemLog::new(), clients, ops, op_bytes)),
+            rt.block_on(drive(MemLog::new(), clients, ops, op_bytes, true)),
         )
     };
     Report {
