@@ -229,39 +229,45 @@ impl Node {
         Ok(rx)
     }
 
-    /// Resolves the appends whose durability was reached; fails them all if leadership was lost.
+    /// Resolves, in order, the appends whose durability was reached; once leadership is lost
+    /// (a new term, the entry overwritten, or a step-down in the same term, e.g. check-quorum on
+    /// an isolated leader) every remaining append fails with `OutcomeUnknown`: its entries may
+    /// still be committed by a later leader, but this node can no longer tell, and waiting for a
+    /// higher term would hang the caller for as long as the node stays cut off.
     fn resolve(&mut self) {
-        let (commit, durable, persisted) = (
-            self.raft.commit(),
-            self.raft.durable(),
-            self.raft.persisted(),
+        let raft = &self.raft;
+        let (commit, durable, persisted, applied) = (
+            raft.commit(),
+            raft.durable(),
+            raft.persisted(),
+            raft.applied(),
         );
-        let lost = |w: &Waiter, raft: &Raft| {
-            raft.term() != w.term || raft.log().term(w.last_index).is_some_and(|t| t != w.term)
-        };
-        if self.waiters.iter().any(|w| lost(w, &self.raft)) {
-            for w in self.waiters.drain(..) {
-                let reason = "leadership changed before the append was acknowledged".to_string();
-                let _ = w.tx.send(Err(Error::OutcomeUnknown { reason }));
-            }
-            return;
-        }
-        let applied = self.raft.applied();
-        let mut keep = VecDeque::with_capacity(self.waiters.len());
-        for w in self.waiters.drain(..) {
-            let reached = applied >= w.last_index
+        while let Some(w) = self.waiters.front() {
+            let ours = raft.log().term(w.last_index).is_none_or(|t| t == w.term);
+            let reached = ours
+                && applied >= w.last_index
                 && match w.durability {
                     Durability::Applied => commit >= w.last_index,
                     Durability::Local => commit >= w.last_index && persisted >= w.last_index,
                     Durability::Replicated => durable >= w.last_index,
                 };
-            if reached {
-                let _ = w.tx.send(Ok(w.first_version));
-            } else {
-                keep.push_back(w);
+            if !reached {
+                break;
+            }
+            let w = self.waiters.pop_front().expect("front exists");
+            let _ = w.tx.send(Ok(w.first_version));
+        }
+        let lost = |w: &Waiter| {
+            !raft.is_leader()
+                || raft.term() != w.term
+                || raft.log().term(w.last_index).is_some_and(|t| t != w.term)
+        };
+        if self.waiters.front().is_some_and(lost) {
+            for w in self.waiters.drain(..) {
+                let reason = "leadership lost before the append was acknowledged".to_string();
+                let _ = w.tx.send(Err(Error::OutcomeUnknown { reason }));
             }
         }
-        self.waiters = keep;
     }
 
     /// Stops the node: every pending call fails with `err`, and so does every later one.

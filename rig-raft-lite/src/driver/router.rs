@@ -21,6 +21,8 @@ pub type Inbox = mpsc::UnboundedReceiver<(NodeId, Message)>;
 struct Routes {
     nodes: BTreeMap<NodeId, mpsc::UnboundedSender<(NodeId, Message)>>,
     isolated: BTreeSet<NodeId>,
+    /// One-way cuts: messages `from -> to` are dropped.
+    cut: BTreeSet<(NodeId, NodeId)>,
 }
 
 /// Channels between in-process nodes.
@@ -53,16 +55,28 @@ impl Router {
         self.routes().isolated.insert(id);
     }
 
+    /// Drops every message from `from` to `to` (one direction only) until
+    /// [`heal`](Router::heal): asymmetric partitions, e.g. a follower that receives appends but
+    /// whose acknowledgments are lost.
+    pub fn cut(&self, from: NodeId, to: NodeId) {
+        self.routes().cut.insert((from, to));
+    }
+
     /// Reconnects every node.
     pub fn heal(&self) {
-        self.routes().isolated.clear();
+        let mut routes = self.routes();
+        routes.isolated.clear();
+        routes.cut.clear();
     }
 }
 
 impl Network for Router {
     fn send(&self, from: NodeId, to: NodeId, msg: Message) {
         let routes = self.routes();
-        if routes.isolated.contains(&from) || routes.isolated.contains(&to) {
+        if routes.isolated.contains(&from)
+            || routes.isolated.contains(&to)
+            || routes.cut.contains(&(from, to))
+        {
             return;
         }
         if let Some(tx) = routes.nodes.get(&to) {
