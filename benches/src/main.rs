@@ -7,6 +7,7 @@
 //! rig-bench log     --clients C --ops N [--op-bytes B] [--json]   (FileLog::append, no engine)
 //! rig-bench okaywal --writers W [--ops N] [--json]
 //! rig-bench recovery [--mb M] [--op-bytes B]
+//! rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--json]
 //! ```
 //! Every figure is meant to be read as a ratio to the baseline measured in the same run: the
 //! disk and CPU are shared and noisy.
@@ -16,6 +17,7 @@
 mod engine;
 mod okaywal_peer;
 mod probe;
+mod raft;
 mod recovery;
 mod report;
 mod s3;
@@ -25,7 +27,7 @@ use std::collections::HashMap;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]"
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]\n       rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--json]"
     );
     std::process::exit(2)
 }
@@ -109,6 +111,32 @@ fn main() {
                 ))),
             };
             s3::run_s3(clients, ops, target).print(json);
+        }
+        "raft" => {
+            let text = |name: &str, default: &str| {
+                opts.get(name)
+                    .cloned()
+                    .unwrap_or_else(|| default.to_owned())
+            };
+            let clients = num(&opts, "clients", None).max(1) as usize;
+            let params = raft::Params {
+                nodes: num(&opts, "nodes", Some(3)).max(1),
+                clients,
+                ops: num(&opts, "ops", Some(200 * clients as u64)).max(1) as usize,
+                op_bytes: num(&opts, "op-bytes", Some(0)) as usize,
+                tcp: match text("net", "mem").as_str() {
+                    "mem" => false,
+                    "tcp" => true,
+                    _ => usage(),
+                },
+                file: match text("log", "mem").as_str() {
+                    "mem" => false,
+                    "file" => true,
+                    _ => usage(),
+                },
+                mode: raft::parse_mode(&text("mode", "volatile")).unwrap_or_else(|| usage()),
+            };
+            raft::run(&params).print(json);
         }
         _ => usage(),
     }

@@ -16,6 +16,8 @@ struct Disk {
     base_version: u64,
     written: Vec<Entry>,
     synced: Vec<Entry>,
+    /// `written[..clean]` equals `synced[..clean]`: a sync copies only what changed after it.
+    clean: usize,
     snapshot: Option<Snapshot>,
 }
 
@@ -41,6 +43,7 @@ impl MemStorage {
     pub fn crash(&self) {
         let mut d = self.disk();
         d.written = d.synced.clone();
+        d.clean = d.written.len();
     }
 }
 
@@ -71,12 +74,16 @@ impl Storage for MemStorage {
         let keep = (first.index - d.offset - 1) as usize;
         d.written.truncate(keep);
         d.written.extend_from_slice(entries);
+        d.clean = d.clean.min(keep);
         Ok(())
     }
 
     fn sync(&mut self) -> Result<Option<(u64, u64)>> {
-        let mut d = self.disk();
-        d.synced = d.written.clone();
+        let mut guard = self.disk();
+        let d = &mut *guard;
+        d.synced.truncate(d.clean);
+        d.synced.extend_from_slice(&d.written[d.clean..]);
+        d.clean = d.written.len();
         Ok(d.synced.last().map(|e| (e.index, e.term)))
     }
 
@@ -85,8 +92,10 @@ impl Storage for MemStorage {
         let Some(term) = d.synced.iter().find(|e| e.index == through).map(|e| e.term) else {
             return Ok(());
         };
-        d.synced.retain(|e| e.index > through);
+        let dropped = d.synced.iter().take_while(|e| e.index <= through).count();
+        d.synced.drain(..dropped);
         d.written.retain(|e| e.index > through);
+        d.clean = d.clean.saturating_sub(dropped);
         d.offset = through;
         d.offset_term = term;
         d.base_version = base_version;

@@ -1,0 +1,222 @@
+//! `rig-bench raft`: a Raft group of N nodes in one process (rig-raft-lite's `RaftLog`), C
+//! closed-loop clients calling `Log::append` (one op per call, `Durability::Applied`: returns
+//! once committed) on the leader. `--net mem --log mem` with empty ops is the method of openraft's
+//! published benchmark (nodes in one process, no network, in-memory log); `--net tcp` uses
+//! rig-core's authenticated links over loopback TCP and `--log file` real fsynced files.
+//!
+//! The same-run baseline: with `--log file`, the other commit mode measured in the same run (so the
+//! ratio of `--mode volatile` is Volatile/Strict); with `--log mem`, rig-core's single-node
+//! `MemLog` under the same client loop (the ceiling of the harness without replication).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rig_core::net::handshake::HandshakeConfig;
+use rig_core::seams::{SeededRand, StdFs, TcpTransport, TokioClock, Transport};
+use rig_core::{Durability, Log, MemLog, Operation, Role};
+use rig_raft_lite::core::{CommitMode, Config};
+use rig_raft_lite::driver::{NetNetwork, Network, Options, RaftLog, Router};
+use rig_raft_lite::storage::{FsStorage, MemStorage, Storage};
+
+use crate::report::Report;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Params {
+    pub(crate) nodes: u64,
+    pub(crate) clients: usize,
+    pub(crate) ops: usize,
+    pub(crate) op_bytes: usize,
+    pub(crate) tcp: bool,
+    pub(crate) file: bool,
+    pub(crate) mode: CommitMode,
+}
+
+fn mode_name(mode: CommitMode) -> &'static str {
+    match mode {
+        CommitMode::Strict => "strict",
+        CommitMode::Volatile => "volatile",
+    }
+}
+
+/// Parses `volatile` / `strict`.
+pub(crate) fn parse_mode(s: &str) -> Option<CommitMode> {
+    match s {
+        "volatile" => Some(CommitMode::Volatile),
+        "strict" => Some(CommitMode::Strict),
+        _ => None,
+    }
+}
+
+/// Starts the group and returns its nodes (the temporary directory must outlive them).
+async fn start_group(p: &Params, dir: &std::path::Path) -> Vec<Arc<RaftLog>> {
+    let ids: Vec<u64> = (1..=p.nodes).collect();
+    let mut links: BTreeMap<u64, (Arc<dyn Network>, rig_raft_lite::driver::Inbox)> =
+        BTreeMap::new();
+    if p.tcp {
+        let mut listeners = BTreeMap::new();
+        for &id in &ids {
+            let l = TcpTransport.listen("127.0.0.1:0").await.expect("listen");
+            listeners.insert(id, l);
+        }
+        let addrs: BTreeMap<u64, String> = listeners
+            .iter()
+            .map(|(id, l)| (*id, l.local_addr().expect("address")))
+            .collect();
+        for (id, listener) in listeners {
+            let others = addrs
+                .iter()
+                .filter(|(p, _)| **p != id)
+                .map(|(p, a)| (*p, a.clone()))
+                .collect();
+            let cfg = HandshakeConfig::new("bench", [1, 1], id.to_string(), b"bench".to_vec());
+            let (net, inbox) = NetNetwork::start(
+                cfg,
+                others,
+                listener,
+                Arc::new(TcpTransport),
+                Arc::new(TokioClock),
+                Arc::new(SeededRand::new(id)),
+            );
+            links.insert(id, (Arc::new(net), inbox));
+        }
+    } else {
+        let router = Router::default();
+        for &id in &ids {
+            let inbox = router.register(id);
+            links.insert(id, (Arc::new(router.clone()), inbox));
+        }
+    }
+    let mut nodes = Vec::new();
+    for (id, (net, inbox)) in links {
+        let mut config = Config::new(id, ids.clone());
+        config.commit_mode = p.mode;
+        let storage: Box<dyn Storage> = if p.file {
+            Box::new(
+                FsStorage::open(Arc::new(StdFs), &dir.join(format!("n{id}"))).expect("open disk"),
+            )
+        } else {
+            Box::new(MemStorage::default())
+        };
+        let log = RaftLog::start(
+            Options::new(config),
+            storage,
+            net,
+            inbox,
+            Arc::new(TokioClock),
+            Box::new(SeededRand::new(100 + id)),
+        )
+        .expect("start a node");
+        nodes.push(Arc::new(log));
+    }
+    nodes
+}
+
+/// Waits for a leader that has committed an entry of its term.
+async fn leader(nodes: &[Arc<RaftLog>]) -> Arc<RaftLog> {
+    loop {
+        for n in nodes {
+            if n.role() == Role::Leader && n.read_barrier().await.is_ok() {
+                return n.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// C closed-loop clients append one op per call to `log`; the elapsed time and every latency.
+async fn drive<L: Log + ?Sized>(
+    log: Arc<L>,
+    clients: usize,
+    ops: usize,
+    op_bytes: usize,
+) -> (Duration, Vec<Duration>) {
+    let data = bytes::Bytes::from(vec![0x5au8; op_bytes]);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let (log, data) = (log.clone(), data.clone());
+        let n = ops / clients + usize::from(c < ops % clients);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                log.append(vec![Operation::new("w", data.clone())], Durability::Applied)
+                    .await
+                    .expect("append");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut latencies = Vec::with_capacity(ops);
+    for t in tasks {
+        latencies.extend(t.await.expect("client task"));
+    }
+    (started.elapsed(), latencies)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// One measurement of the group described by `p`.
+fn measure(p: &Params) -> (Duration, Vec<Duration>) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let result = rt.block_on(async {
+        let nodes = start_group(p, dir.path()).await;
+        let lead = leader(&nodes).await;
+        let r = drive(lead, p.clients, p.ops, p.op_bytes).await;
+        for n in &nodes {
+            let _ = n.close().await;
+        }
+        r
+    });
+    rt.shutdown_background();
+    result
+}
+
+/// Runs the scenario and its same-run baseline.
+pub(crate) fn run(p: &Params) -> Report {
+    let baseline = if p.file {
+        let other = match p.mode {
+            CommitMode::Strict => CommitMode::Volatile,
+            CommitMode::Volatile => CommitMode::Strict,
+        };
+        let q = Params {
+            mode: other,
+            ..p.clone()
+        };
+        let (elapsed, _) = measure(&q);
+        (
+            format!("raft-{}", mode_name(other)),
+            p.ops as f64 / elapsed.as_secs_f64(),
+        )
+    } else {
+        let rt = runtime();
+        let (elapsed, _) =
+            rt.block_on(drive(Arc::new(MemLog::new()), p.clients, p.ops, p.op_bytes));
+        ("mem-log".to_owned(), p.ops as f64 / elapsed.as_secs_f64())
+    };
+    let (elapsed, latencies) = measure(p);
+    Report {
+        scenario: format!(
+            "raft-{}n-{}-{}-{}",
+            p.nodes,
+            if p.tcp { "tcp" } else { "mem" },
+            if p.file { "file" } else { "mem" },
+            mode_name(p.mode)
+        ),
+        clients: p.clients,
+        ops: p.ops,
+        op_bytes: p.op_bytes,
+        elapsed,
+        latencies,
+        baseline: Some(baseline),
+    }
+}
