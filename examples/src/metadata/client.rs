@@ -1,6 +1,8 @@
 //! [`MetadataClient`]: the typed Rust client; every write goes through `POST /do`, as in the
 //! seed ("methods like service.CreateUser(User{}) are all implemented to call the /do endpoint").
 
+use std::sync::{Arc, Mutex};
+
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -8,7 +10,9 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::error::ErrorBody;
-use super::http::{DoResponse, SnapshotResponse, StatusResponse, UserPage, VerifyResponse};
+use super::http::{
+    DoResponse, PromoteResponse, SnapshotResponse, StatusResponse, UserPage, VerifyResponse,
+};
 use super::{CredentialId, HttpConn, User, UserUpdate};
 
 /// Why a client call failed, in terms of what to do next.
@@ -61,28 +65,49 @@ pub struct Written<T> {
     pub result: T,
 }
 
+/// How many 421 redirects one call follows before it returns [`ClientError::NotLeader`].
+pub const MAX_REDIRECTS: usize = 3;
+
 /// A client of the metadata service's HTTP API. Each call opens its own connection, so a
-/// client is cheap to clone and share.
+/// client is cheap to clone and share (clones share the address a redirect moved them to).
 #[derive(Debug, Clone)]
 pub struct MetadataClient {
-    addr: String,
+    addr: Arc<Mutex<String>>,
+    follow_leader: bool,
 }
 
 impl MetadataClient {
     /// A client of the service at `url` (`http://host:port` or `host:port`).
     pub fn new(url: &str) -> Result<Self, ClientError> {
         let (addr, _) = HttpConn::split_url(url)?;
-        Ok(Self { addr })
+        Ok(Self {
+            addr: Arc::new(Mutex::new(addr)),
+            follow_leader: false,
+        })
+    }
+
+    /// This client, following redirects: when a node answers 421 with the leader's address,
+    /// the client sends the request there (up to [`MAX_REDIRECTS`] hops) and keeps talking to
+    /// that node from then on. A write refused with 421 was not applied, so resending it is safe.
+    pub fn following_leader(mut self) -> Self {
+        self.follow_leader = true;
+        self
+    }
+
+    /// The `host:port` this client talks to now (after any redirect it followed).
+    pub fn addr(&self) -> String {
+        self.addr.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Sends one request and returns the raw status and body (for callers that test the API).
+    /// Never follows redirects.
     pub async fn raw(
         &self,
         method: Method,
         path: &str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
-        let mut conn = HttpConn::connect(&self.addr).await?;
+        let mut conn = HttpConn::connect(&self.addr()).await?;
         Ok(conn.request(method, path, body).await?)
     }
 
@@ -93,11 +118,25 @@ impl MetadataClient {
         body: Option<Value>,
     ) -> Result<T, ClientError> {
         let body = body.map(|b| Bytes::from(b.to_string()));
-        let (status, bytes) = self.raw(method, path, body).await?;
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode(e.to_string()));
+        let mut hops = 0;
+        loop {
+            let (status, bytes) = self.raw(method.clone(), path, body.clone()).await?;
+            if status.is_success() {
+                return serde_json::from_slice(&bytes)
+                    .map_err(|e| ClientError::Decode(e.to_string()));
+            }
+            match error_from(status, &bytes) {
+                ClientError::NotLeader {
+                    leader: Some(leader),
+                } if self.follow_leader && hops < MAX_REDIRECTS => {
+                    let (addr, _) = HttpConn::split_url(&leader)?;
+                    tracing::debug!(from = %self.addr(), to = %addr, "following the leader");
+                    *self.addr.lock().unwrap_or_else(|e| e.into_inner()) = addr;
+                    hops += 1;
+                }
+                e => return Err(e),
+            }
         }
-        Err(error_from(status, &bytes))
     }
 
     /// Runs `method` with `data` through `POST /do`.
@@ -192,6 +231,17 @@ impl MetadataClient {
     /// The service's version, log position, role and backend.
     pub async fn status(&self) -> Result<StatusResponse, ClientError> {
         self.call(Method::GET, "/status", None).await
+    }
+
+    /// Promotes a 2PC replica to primary of a new epoch, replicating to `replicas` (empty: the
+    /// node's own `--peers`); returns the new epoch. Only once the old primary is down: see
+    /// rig-repl-2pc's failover procedure.
+    pub async fn promote(&self, replicas: &[String]) -> Result<u64, ClientError> {
+        let body = json!({ "replicas": replicas });
+        let answer: PromoteResponse = self
+            .call(Method::POST, "/admin/promote", Some(body))
+            .await?;
+        Ok(answer.epoch)
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::{role_parts, ApiError};
+use super::node::{NodeControl, ReplicaLag};
 use super::{secret, MetadataService, NewCredential, User};
 
 /// The most users one `GET /users` page returns.
@@ -68,6 +69,9 @@ pub struct StatusResponse {
     /// The log's committed version. On the file log, operations acknowledged at
     /// `Durability::Applied` (`user_update`) count as committed before their fsync.
     pub committed: u64,
+    /// The log's durable version at its strongest level (fsynced, PUT, or on a majority).
+    #[serde(default)]
+    pub durable: u64,
     /// The lowest version the log still holds (older ones are in a snapshot).
     pub first_version: u64,
     /// `leader` or `follower`.
@@ -78,6 +82,46 @@ pub struct StatusResponse {
     pub backend: String,
     /// The number of users.
     pub users: usize,
+    /// 2PC: the epoch; Raft: the term; S3: the writer epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
+    /// 2PC: `sync`, `degraded`, `replica` or `fenced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// 2PC primary: each replica's lag in versions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaLag>,
+}
+
+/// The body of `POST /admin/promote` (2PC replicas only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteRequest {
+    /// The replication addresses of the nodes that will be the new primary's replicas.
+    #[serde(default)]
+    pub replicas: Vec<String>,
+}
+
+/// The answer of `POST /admin/promote`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromoteResponse {
+    /// The new primary's epoch.
+    pub epoch: u64,
+}
+
+/// What every handler gets: the engine and the backend's extra abilities.
+struct AppState<L: Log> {
+    rig: Rig<MetadataService, L>,
+    control: NodeControl,
+}
+
+impl<L: Log> Clone for AppState<L> {
+    fn clone(&self) -> Self {
+        Self {
+            rig: self.rig.clone(),
+            control: self.control.clone(),
+        }
+    }
 }
 
 /// The answer of `POST /snapshot`.
@@ -93,8 +137,14 @@ struct PageQuery {
     limit: Option<usize>,
 }
 
-/// The API's routes, serving `rig`.
+/// The API's routes, serving `rig` (no backend details, no promotion).
 pub fn router<L: Log>(rig: Rig<MetadataService, L>) -> Router {
+    router_with(rig, NodeControl::none())
+}
+
+/// The API's routes, serving `rig`; `/status` adds `control`'s details and `POST
+/// /admin/promote` answers when `control` can promote.
+pub fn router_with<L: Log>(rig: Rig<MetadataService, L>, control: NodeControl) -> Router {
     Router::new()
         .route("/do", post(do_op::<L>))
         .route("/users", get(list_users::<L>))
@@ -102,7 +152,8 @@ pub fn router<L: Log>(rig: Rig<MetadataService, L>) -> Router {
         .route("/users/{id}/credentials/verify", post(verify::<L>))
         .route("/status", get(status::<L>))
         .route("/snapshot", post(snapshot::<L>))
-        .with_state(rig)
+        .route("/admin/promote", post(promote::<L>))
+        .with_state(AppState { rig, control })
 }
 
 /// Turns a `POST /do` body into the operation to log. The secret of `credential_create` is
@@ -133,7 +184,7 @@ pub fn operation_for(request: DoRequest) -> Result<Operation, ApiError> {
 }
 
 async fn do_op<L: Log>(
-    State(rig): State<Rig<MetadataService, L>>,
+    State(AppState { rig, .. }): State<AppState<L>>,
     body: Bytes,
 ) -> Result<Json<DoResponse>, ApiError> {
     let request: DoRequest = serde_json::from_slice(&body)
@@ -146,7 +197,7 @@ async fn do_op<L: Log>(
 }
 
 async fn get_user<L: Log>(
-    State(rig): State<Rig<MetadataService, L>>,
+    State(AppState { rig, .. }): State<AppState<L>>,
     Path(id): Path<String>,
 ) -> Result<Json<User>, ApiError> {
     rig.read_barrier().await?;
@@ -157,7 +208,7 @@ async fn get_user<L: Log>(
 }
 
 async fn list_users<L: Log>(
-    State(rig): State<Rig<MetadataService, L>>,
+    State(AppState { rig, .. }): State<AppState<L>>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<UserPage>, ApiError> {
     let limit = page.limit.unwrap_or(100).clamp(1, MAX_PAGE);
@@ -168,7 +219,7 @@ async fn list_users<L: Log>(
 }
 
 async fn verify<L: Log>(
-    State(rig): State<Rig<MetadataService, L>>,
+    State(AppState { rig, .. }): State<AppState<L>>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<VerifyResponse>, ApiError> {
@@ -181,25 +232,54 @@ async fn verify<L: Log>(
         .ok_or_else(|| ApiError::not_found(format!("no user {id}")))
 }
 
-async fn status<L: Log>(State(rig): State<Rig<MetadataService, L>>) -> Json<StatusResponse> {
+async fn status<L: Log>(
+    State(AppState { rig, control }): State<AppState<L>>,
+) -> Json<StatusResponse> {
     let s = rig.status();
+    let details = control.details();
     let (role, leader) = role_parts(&s.role);
     let users = rig.state().await.len();
     Json(StatusResponse {
         version: s.applied,
         committed: s.committed,
+        durable: s.durable,
         first_version: s.first_version,
         role: role.to_owned(),
         leader,
         backend: s.backend.to_owned(),
         users,
+        epoch: details.epoch,
+        mode: details.mode,
+        replicas: details.replicas,
     })
 }
 
 async fn snapshot<L: Log>(
-    State(rig): State<Rig<MetadataService, L>>,
+    State(AppState { rig, .. }): State<AppState<L>>,
 ) -> Result<Json<SnapshotResponse>, ApiError> {
     let version = rig.snapshot_now().await?;
     tracing::info!(version, "snapshot taken on request");
     Ok(Json(SnapshotResponse { version }))
+}
+
+async fn promote<L: Log>(
+    State(AppState { control, .. }): State<AppState<L>>,
+    body: Bytes,
+) -> Result<Json<PromoteResponse>, ApiError> {
+    let request: PromoteRequest = if body.is_empty() {
+        PromoteRequest { replicas: vec![] }
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::malformed(format!("body must be {{\"replicas\": [..]}}: {e}")))?
+    };
+    let Some(promotion) = control.promote(request.replicas.clone()) else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "not_supported",
+            "only a 2pc replica can be promoted",
+        ));
+    };
+    let epoch = promotion.await?;
+    tracing::warn!(epoch, replicas = ?request.replicas, "promoted to primary on request");
+    Ok(Json(PromoteResponse { epoch }))
 }

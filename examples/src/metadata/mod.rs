@@ -23,11 +23,13 @@
 //! # }).unwrap();
 //! ```
 
+pub mod backend;
 pub mod client;
 mod conn;
 pub mod error;
 pub mod http;
 mod model;
+pub mod node;
 pub mod secret;
 pub mod server;
 mod service;

@@ -5,24 +5,26 @@ use std::future::Future;
 use rig_core::{Log, Rig};
 use tokio::net::TcpListener;
 
+use super::node::NodeControl;
 use super::{http, MetadataService};
 
 /// The log backends the `metadata` binary can run on today.
-pub const BACKENDS: [&str; 1] = ["file"];
+pub const BACKENDS: [&str; 4] = ["file", "s3", "2pc", "raft"];
 
 /// Checks a `--backend` value: the name of a backend that exists.
 ///
 /// ```
 /// use rig_examples::metadata::server::parse_backend;
 /// assert_eq!(parse_backend("file").unwrap(), "file");
-/// assert!(parse_backend("s3").unwrap_err().contains("file"));
+/// assert_eq!(parse_backend("raft").unwrap(), "raft");
+/// assert!(parse_backend("zookeeper").unwrap_err().contains("file"));
 /// ```
 pub fn parse_backend(name: &str) -> Result<String, String> {
     if BACKENDS.contains(&name) {
         Ok(name.to_owned())
     } else {
         Err(format!(
-            "backend {name:?} does not exist yet; the backends that exist are: {}",
+            "backend {name:?} does not exist; the backends are: {}",
             BACKENDS.join(", ")
         ))
     }
@@ -42,7 +44,17 @@ pub async fn serve<L: Log>(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    axum::serve(listener, http::router(rig.clone()))
+    serve_with(rig, NodeControl::none(), listener, shutdown).await
+}
+
+/// Like [`serve`], with the backend's extra abilities (`/status` details, promotion).
+pub async fn serve_with<L: Log>(
+    rig: Rig<MetadataService, L>,
+    control: NodeControl,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    axum::serve(listener, http::router_with(rig.clone(), control))
         .with_graceful_shutdown(shutdown)
         .await?;
     tracing::info!(version = rig.applied_version(), "drained; closing the log");

@@ -52,6 +52,17 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
     },
+    /// Promote a running 2PC replica to primary of a new epoch (manual failover). Only once the
+    /// old primary is down or cut off; restart it afterwards with `--role replica`.
+    Promote {
+        /// The replica's base URL.
+        #[arg(long)]
+        url: String,
+        /// The replication addresses of the new primary's replicas (default: the node's own
+        /// `--peers`).
+        #[arg(long, value_delimiter = ',')]
+        replicas: Vec<String>,
+    },
 }
 
 #[tokio::main]
@@ -89,6 +100,16 @@ async fn main() -> ExitCode {
             }
             Err(e) => {
                 eprintln!("rig-cli: cannot get the status of {url}: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Promote { url, replicas } => match client(&url).promote(&replicas).await {
+            Ok(epoch) => {
+                println!("{url} promoted to primary of epoch {epoch}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rig-cli: cannot promote {url}: {e}");
                 ExitCode::from(2)
             }
         },

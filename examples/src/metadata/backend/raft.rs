@@ -1,0 +1,115 @@
+//! `--backend raft`: one member of a Raft group (static membership: rig-raft-lite does not
+//! change members yet).
+//!
+//! ```sh
+//! metadata --backend raft --node-id 1 --listen 127.0.0.1:8081 --data-dir ./n1 \
+//!     --peers 1=127.0.0.1:7001,2=127.0.0.1:7002,3=127.0.0.1:7003 \
+//!     --peer-http 2=127.0.0.1:8082,3=127.0.0.1:8083 --group-token 1 --psk-file psk
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use rig_core::seams::{SeededRand, StdFs, TcpTransport, TokioClock, Transport};
+use rig_core::Rig;
+use rig_raft_lite::core::Config;
+use rig_raft_lite::driver::{NetNetwork, Options, RaftLog};
+use rig_raft_lite::storage::FsStorage;
+
+use super::{flags, BackendArgs, BackendError};
+use crate::metadata::node::{BackendDetails, NodeControl};
+use crate::metadata::MetadataService;
+
+/// Parses `ID=HOST:PORT` entries (ids are positive integers, each named once).
+///
+/// ```
+/// use rig_examples::metadata::backend::parse_members;
+/// let m = parse_members("--peers", &["1=127.0.0.1:7001".into(), "2=127.0.0.1:7002".into()]).unwrap();
+/// assert_eq!(m[&2], "127.0.0.1:7002");
+/// assert!(parse_members("--peers", &["127.0.0.1:7001".into()]).is_err());
+/// assert!(parse_members("--peers", &["0=a:1".into()]).is_err());
+/// ```
+pub fn parse_members(
+    flag: &str,
+    entries: &[String],
+) -> Result<BTreeMap<u64, String>, BackendError> {
+    let mut members = BTreeMap::new();
+    for entry in entries {
+        let parsed = entry
+            .split_once('=')
+            .and_then(|(id, addr)| Some((id.trim().parse::<u64>().ok()?, addr.trim())));
+        let Some((id, addr)) = parsed.filter(|(id, addr)| *id > 0 && addr.contains(':')) else {
+            return Err(flags(format!(
+                "{flag} entry {entry:?}: expected ID=HOST:PORT with a positive id"
+            )));
+        };
+        if members.insert(id, addr.to_owned()).is_some() {
+            return Err(flags(format!("{flag} names id {id} twice")));
+        }
+    }
+    Ok(members)
+}
+
+/// Starts Raft member `--node-id` with its storage in `data_dir`. `http` is this node's HTTP
+/// address; followers send clients to the leader's `--peer-http` address.
+pub async fn open_raft(
+    args: &BackendArgs,
+    data_dir: &Path,
+    http: &str,
+) -> Result<RaftLog, BackendError> {
+    let id = args
+        .node_id
+        .ok_or_else(|| flags("--backend raft needs --node-id"))?;
+    let members = parse_members("--peers", &args.peers)?;
+    let Some(own) = members.get(&id) else {
+        return Err(flags(format!(
+            "--peers must list every member, this node ({id}) included, as ID=HOST:PORT"
+        )));
+    };
+    let mut names = parse_members("--peer-http", &args.peer_http)?;
+    if let Some(missing) = members.keys().find(|m| **m != id && !names.contains_key(m)) {
+        return Err(flags(format!(
+            "--peer-http has no HTTP address for member {missing}: followers could not send \
+             clients to it when it leads"
+        )));
+    }
+    names.insert(id, http.to_owned());
+    let listen = args.repl_listen.clone().unwrap_or_else(|| own.clone());
+    let listener = TcpTransport
+        .listen(&listen)
+        .await
+        .map_err(|e| rig_core::Error::io("raft-lite", format!("listen on {listen}"), e))?;
+    let others = members
+        .iter()
+        .filter(|(m, _)| **m != id)
+        .map(|(m, a)| (*m, a.clone()))
+        .collect();
+    let (net, inbox) = NetNetwork::start(
+        args.handshake(&id.to_string())?,
+        others,
+        listener,
+        Arc::new(TcpTransport),
+        Arc::new(TokioClock),
+        Arc::new(SeededRand::from_entropy()),
+    );
+    let storage = FsStorage::open(Arc::new(StdFs), data_dir)?;
+    let mut options = Options::new(Config::new(id, members.keys().copied().collect()));
+    options.names = names;
+    Ok(RaftLog::start(
+        options,
+        Box::new(storage),
+        Arc::new(net),
+        inbox,
+        Arc::new(TokioClock),
+        Box::new(SeededRand::from_entropy()),
+    )?)
+}
+
+/// `/status` details of a Raft member: its current term.
+pub fn raft_control(rig: Rig<MetadataService, RaftLog>) -> NodeControl {
+    NodeControl::none().with_details(move || BackendDetails {
+        epoch: Some(rig.log().term()),
+        ..Default::default()
+    })
+}
