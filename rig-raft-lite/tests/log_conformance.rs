@@ -1,12 +1,13 @@
 //! rig-testkit's conformance suite on a 3-node in-process Raft group (Strict mode), forwarding to
 //! its leader. Crash reopen restarts the whole group after a power loss on every node.
 
+mod conformance_cluster;
 mod support;
 
 use rig_core::{Log, Result};
 use rig_raft_lite::core::CommitMode;
 use rig_raft_lite::storage::MemStorage;
-use rig_testkit::conformance::{Capabilities, Capability, LogFactory, Restart};
+use rig_testkit::conformance::{Capabilities, Capability, Cluster, LogFactory, Restart};
 use support::group::Group;
 
 #[derive(Debug, Default)]
@@ -39,6 +40,11 @@ impl LogFactory for RaftGroupFactory {
         };
         drop(group);
         Ok(Group::start(3, CommitMode::Strict, disks, 2).await)
+    }
+
+    async fn cluster(&self) -> Option<Result<Box<dyn Cluster>>> {
+        let cluster = conformance_cluster::RaftCluster::start().await;
+        Some(cluster.map(|c| Box::new(c) as Box<dyn Cluster>))
     }
 }
 

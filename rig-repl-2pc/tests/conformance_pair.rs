@@ -1,13 +1,19 @@
 //! rig-testkit's Log conformance suite against a primary + replica pair over loopback TCP.
+//!
+//! The replicated cases run the pair through a [`TcpProxy`] on the primary's link to the
+//! replica, which is how they partition it and disturb it (random connection resets: the primary
+//! then resends over new connections, so the replica sees duplicated and reordered messages).
 
 mod support;
+mod support_cluster;
 
 use std::sync::Mutex;
 
 use rig_core::{Log, Result};
 use rig_repl_2pc::ReplLog;
-use rig_testkit::conformance::{Capabilities, Capability, LogFactory, Restart};
+use rig_testkit::conformance::{Capabilities, Capability, Cluster, LogFactory, Restart};
 use support::{dirs, open_primary, open_replica, strict};
+use support_cluster::PairCluster;
 
 #[derive(Debug)]
 struct PairFactory {
@@ -69,6 +75,15 @@ impl LogFactory for PairFactory {
             }
         }
         self.start().await
+    }
+
+    async fn cluster(&self) -> Option<Result<Box<dyn Cluster>>> {
+        let dir = self.root.path().join("cluster");
+        Some(
+            PairCluster::start(dir)
+                .await
+                .map(|c| Box::new(c) as Box<dyn Cluster>),
+        )
     }
 }
 

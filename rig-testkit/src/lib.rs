@@ -67,7 +67,14 @@
 //!    PUTs must lose no acknowledged entry and duplicate none. A backend that fences writers
 //!    returns a second writer on the same storage from
 //!    [`conformance::LogFactory::open_second_writer`] and declares
-//!    [`conformance::Capability::Fencing`].
+//!    [`conformance::Capability::Fencing`]. A replicated backend returns a
+//!    [`conformance::Cluster`] from [`conformance::LogFactory::cluster`] (crash, restart and
+//!    wipe a node, isolate it, disturb the links, read what one node holds) and declares
+//!    [`conformance::Capability::Replicated`]: the suite then crashes the leader in the middle
+//!    of appends, partitions and heals it, duplicates and reorders messages, wipes a follower,
+//!    and checks liveness once faults stop. [`conformance::NodeSlot`] keeps a node's log where
+//!    the cluster can take it back to kill it, and [`proxy::TcpProxy`] partitions and disturbs
+//!    a real TCP link.
 //! 5. **Simulate the engine over it.** [`sim::Simulation`] runs a body per seed on a paused,
 //!    single-threaded runtime; record calls in a [`history::History`], inject the seed's
 //!    [`sim::FaultPlan`], then run [`check::log::check_log`] and
@@ -102,6 +109,7 @@ pub mod conformance;
 #[cfg(feature = "object-store")]
 pub mod faulty_store;
 pub mod history;
+pub mod proxy;
 pub mod sim;
 pub mod simfs;
 pub mod simnet;

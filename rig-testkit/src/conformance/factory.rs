@@ -21,7 +21,8 @@ pub enum Capability {
     /// The factory runs the log on a [`SimFs`](crate::simfs::SimFs) whose controller
     /// [`LogFactory::disk`] returns, so the suite can inject full disks and fsync errors.
     DiskFaults,
-    /// The log is replicated across nodes the factory can crash, partition and heal.
+    /// The log is replicated across nodes the factory can crash, partition and heal through
+    /// [`LogFactory::cluster`].
     Replicated,
     /// A second writer can take over the log and the first one MUST be fenced.
     Fencing,
@@ -127,6 +128,14 @@ pub trait LogFactory: Send + Sync + 'static {
     /// fenced (it never acknowledges a write the new writer does not see). A factory that
     /// declares [`Capability::Fencing`] MUST return `Some`.
     async fn open_second_writer(&self) -> Option<Result<Self::Log>> {
+        None
+    }
+
+    /// Starts a fresh replicated group on fresh storage and returns control over its nodes, for
+    /// the replicated cases (leader crash mid-append, partition and heal, duplicated and
+    /// reordered messages, wiped node rejoins, liveness after faults stop). A factory that
+    /// declares [`Capability::Replicated`] MUST return `Some`.
+    async fn cluster(&self) -> Option<Result<Box<dyn super::Cluster>>> {
         None
     }
 }

@@ -1,6 +1,8 @@
 //! The [`Log`](rig_core::Log) conformance suite every backend runs (DESIGN §7.2).
 //!
 //! - [`LogFactory`]: the backend's way to create a log and reopen it after a [`Restart`].
+//! - [`Cluster`]: control over a replicated log's nodes (crash, restart, wipe, partition,
+//!   disturbed links), for the replicated cases.
 //! - [`Capabilities`]: what the backend can do beyond the base contract, declared explicitly.
 //! - [`cases`]: one `pub async fn` per property, each taking the factory by value and returning an
 //!   [`Outcome`] (a broken property panics with a message naming the backend and the property).
@@ -15,12 +17,16 @@
 //! ```
 
 pub mod cases;
+mod cluster;
 mod factory;
 mod mem;
+mod slot;
 mod util;
 
+pub use cluster::Cluster;
 pub use factory::{Capabilities, Capability, LogFactory, Restart};
 pub use mem::MemLogFactory;
+pub use slot::NodeSlot;
 
 use std::future::Future;
 
@@ -55,6 +61,11 @@ pub const CASE_NAMES: &[&str] = &[
     "fsync_failure_poisons",
     "object_store_faults_lose_nothing",
     "stale_writer_is_fenced",
+    "leader_crash_mid_append",
+    "partition_and_heal",
+    "duplicated_and_reordered_messages",
+    "wiped_node_rejoins",
+    "liveness_after_faults_stop",
 ];
 
 /// How long one conformance case may run before it fails as a hang.
@@ -126,6 +137,11 @@ macro_rules! conformance_tests {
             fsync_failure_poisons,
             object_store_faults_lose_nothing,
             stale_writer_is_fenced,
+            leader_crash_mid_append,
+            partition_and_heal,
+            duplicated_and_reordered_messages,
+            wiped_node_rejoins,
+            liveness_after_faults_stop,
         );
     };
     (@cases $factory:expr; $($case:ident,)*) => {

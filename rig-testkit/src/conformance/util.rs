@@ -33,7 +33,7 @@ pub(crate) fn ops(range: std::ops::Range<u64>) -> Vec<Operation> {
 }
 
 /// The durability every case asks for: the strongest the log offers.
-pub(crate) fn durability(log: &impl Log) -> Durability {
+pub(crate) fn durability(log: &(impl Log + ?Sized)) -> Durability {
     log.strongest_durability()
 }
 
@@ -47,7 +47,7 @@ pub(crate) async fn append_ok(log: &impl Log, batch: Vec<Operation>, what: &str)
 }
 
 /// Reads every committed entry from `from` through `committed()` in chunks of 7.
-pub(crate) async fn read_from(log: &impl Log, from: u64) -> Vec<LogPayload> {
+pub(crate) async fn read_from(log: &(impl Log + ?Sized), from: u64) -> Vec<LogPayload> {
     let end = log.committed();
     let mut out = Vec::new();
     let mut next = from;

@@ -9,6 +9,8 @@
 mod basic;
 mod concurrency;
 mod disk;
+mod recorded;
+mod replicated;
 mod restart;
 mod snapshot;
 mod takeover;
@@ -19,6 +21,10 @@ pub use basic::{
 };
 pub use concurrency::{concurrent_appenders, readers_see_prefixes, tailing_wakes_up};
 pub use disk::{disk_full_is_not_acknowledged, fsync_failure_poisons};
+pub use replicated::{
+    duplicated_and_reordered_messages, leader_crash_mid_append, liveness_after_faults_stop,
+    partition_and_heal, wiped_node_rejoins,
+};
 pub use restart::{
     clean_reopen_keeps_everything, closed_log_errors, crash_reopen_keeps_acknowledged,
     wipe_reopen_is_empty,

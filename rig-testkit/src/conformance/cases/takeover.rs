@@ -1,56 +1,13 @@
 //! Object-store faults (needs [`Capability::ObjectStoreFaults`]) and fencing of a stale writer
 //! (needs [`Capability::Fencing`]), both judged by the log checker over a recorded history.
 
-use rig_core::{Error, Log, Operation, Result};
+use rig_core::Log;
 
-use crate::check::log::{check_log, LogCall, LogHistory, LogReturn};
-use crate::conformance::util::{append_ok, create, durability, lacks, ops, read_from};
+use super::recorded::{id_of, read_all_and_check, recorded};
+use crate::check::log::{LogCall, LogHistory, LogReturn};
+use crate::conformance::util::{append_ok, create, lacks, ops};
 use crate::conformance::{Capability, LogFactory, Outcome, Restart};
 use crate::history::Completion;
-
-/// The id of an operation built by `util::op`: its index, from the method name `op-{i}`.
-fn id_of(op: &Operation) -> u64 {
-    op.method
-        .strip_prefix("op-")
-        .and_then(|i| i.parse().ok())
-        .expect("a suite operation")
-}
-
-/// Appends `batch` as `process`, recording the call and its outcome: `Unavailable`,
-/// `NotLeader` and `Rejected` definitely failed, any other error is ambiguous.
-async fn recorded(
-    log: &impl Log,
-    history: &LogHistory,
-    process: u64,
-    batch: Vec<Operation>,
-) -> Result<u64> {
-    let op = history.invoke(process, LogCall::Append(batch.iter().map(id_of).collect()));
-    let result = log.append(batch, durability(log)).await;
-    let completion = match &result {
-        Ok(v) => Completion::Ok(LogReturn::Appended(*v)),
-        Err(e @ (Error::Unavailable { .. } | Error::NotLeader { .. } | Error::Rejected(_))) => {
-            Completion::Fail(e.to_string())
-        }
-        Err(e) => Completion::Unknown(e.to_string()),
-    };
-    history.complete(op, completion);
-    result
-}
-
-/// Records a read of the whole log through its end, then runs the log checker.
-async fn read_all_and_check(log: &impl Log, history: &LogHistory, what: &str) {
-    let op = history.invoke(0, LogCall::Read { from: 1 });
-    let entries = read_from(log, 1).await;
-    let entries = entries.iter().map(|e| (e.version, id_of(&e.op))).collect();
-    let to_end = true;
-    history.complete(op, Completion::Ok(LogReturn::Read { entries, to_end }));
-    let anomalies = check_log(&history.ops());
-    assert!(
-        anomalies.is_empty(),
-        "{}: {what}: {anomalies:?}",
-        log.name()
-    );
-}
 
 /// Under object-store faults (PUTs failing before the write, PUTs that land but report a
 /// failure, throttling, latency) no acknowledged entry is lost, nothing appears twice or out of
