@@ -15,6 +15,9 @@ use crate::sometimes;
 ///
 /// Every few simulated milliseconds it rolls the plan's rates: `net_loss_pct` becomes a
 /// per-write connection-reset rate on every link (a stream surfaces loss as a reset);
+/// `net_dup_pct` becomes a delivered-then-reset rate of a fifth of it (a write arrives, then the
+/// connection resets so the sender retries it on a new one: one such reset duplicates every
+/// message in flight on the link, hence the fifth);
 /// `partition_per_mille` isolates one node, cuts one direction of one link, or splits the nodes
 /// in two, and at half that rate pauses a node; partitions and pauses heal at random. Each kind
 /// of fault is a `sometimes!` probe, so a seed set on which one never fires fails its coverage
@@ -43,10 +46,12 @@ pub async fn net_nemesis(
 ) {
     let lossy = LinkConfig {
         reset_per_mille: plan.net_loss_pct * 10,
+        duplicate_per_mille: plan.net_dup_pct * 2,
         ..LinkConfig::default()
     };
     net.set_default_link(lossy);
     trace.record(&("net loss per mille", lossy.reset_per_mille));
+    trace.record(&("net duplication per mille", lossy.duplicate_per_mille));
     let pick = |rand: &SeededRand| nodes[rand.below(nodes.len() as u64) as usize].as_str();
     while !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(Duration::from_millis(1 + rand.below(10))).await;

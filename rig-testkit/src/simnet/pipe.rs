@@ -14,10 +14,19 @@ use tokio::time::{Instant, Sleep};
 
 use super::state::NetState;
 
+/// One chunk in flight: when it is delivered, its bytes, and whether the connection resets
+/// right after the receiver has read it (the write arrived, its answer never will).
+#[derive(Debug)]
+struct Chunk {
+    at: Instant,
+    bytes: Bytes,
+    reset_after: bool,
+}
+
 /// One direction of a connection: chunks in flight with their delivery times.
 #[derive(Debug, Default)]
 pub(crate) struct Pipe {
-    chunks: VecDeque<(Instant, Bytes)>,
+    chunks: VecDeque<Chunk>,
     last_delivery: Option<Instant>,
     closed: bool,
     reset: bool,
@@ -103,23 +112,28 @@ impl AsyncRead for SimConn {
             if pipe.reset {
                 return Poll::Ready(Err(reset_error()));
             }
-            let Some((at, chunk)) = pipe.chunks.front_mut() else {
+            let Some(chunk) = pipe.chunks.front_mut() else {
                 if pipe.closed {
                     return Poll::Ready(Ok(()));
                 }
                 pipe.reader = Some(cx.waker().clone());
                 return Poll::Pending;
             };
-            if *at > Instant::now() {
-                let at = *at;
+            if chunk.at > Instant::now() {
+                let at = chunk.at;
                 drop(pipe);
                 self.sleep = Some(Box::pin(tokio::time::sleep_until(at)));
                 continue;
             }
-            let n = chunk.len().min(buf.remaining());
-            buf.put_slice(&chunk.split_to(n));
-            if chunk.is_empty() {
+            let n = chunk.bytes.len().min(buf.remaining());
+            buf.put_slice(&chunk.bytes.split_to(n));
+            if chunk.bytes.is_empty() {
+                let reset_after = chunk.reset_after;
                 pipe.chunks.pop_front();
+                if reset_after {
+                    drop(pipe);
+                    self.reset();
+                }
             }
             return Poll::Ready(Ok(()));
         }
@@ -135,16 +149,25 @@ impl AsyncWrite for SimConn {
         if self.tx.lock().expect("pipe lock").reset {
             return Poll::Ready(Err(reset_error()));
         }
-        let (delay, lost) = {
+        let (delay, lost, reset_after) = {
             let net = self.net.lock().expect("net lock");
             let link = net.link(&self.local, &self.remote);
             let lost = link.reset_per_mille > 0 && net.rand.below(1000) < link.reset_per_mille;
+            let reset_after =
+                link.duplicate_per_mille > 0 && net.rand.below(1000) < link.duplicate_per_mille;
+            if link.duplicate_per_mille > 0 {
+                crate::sometimes!(
+                    reset_after,
+                    "simnet: delivered a write, then reset the link"
+                );
+            }
             let jitter = net
                 .rand
                 .below(link.max_delay.saturating_sub(link.min_delay).as_micros() as u64 + 1);
             (
                 link.min_delay + std::time::Duration::from_micros(jitter),
                 lost,
+                reset_after,
             )
         };
         if lost {
@@ -155,7 +178,12 @@ impl AsyncWrite for SimConn {
         let mut pipe = self.tx.lock().expect("pipe lock");
         let at = (Instant::now() + delay).max(pipe.last_delivery.unwrap_or_else(Instant::now));
         pipe.last_delivery = Some(at);
-        pipe.chunks.push_back((at, Bytes::copy_from_slice(buf)));
+        let bytes = Bytes::copy_from_slice(buf);
+        pipe.chunks.push_back(Chunk {
+            at,
+            bytes,
+            reset_after,
+        });
         pipe.wake();
         Poll::Ready(Ok(buf.len()))
     }

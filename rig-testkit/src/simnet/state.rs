@@ -18,6 +18,11 @@ pub struct LinkConfig {
     pub max_delay: Duration,
     /// Writes that reset the connection, per thousand (a stream cannot drop bytes silently).
     pub reset_per_mille: u64,
+    /// Writes that are delivered and then reset the connection, per thousand: the receiver
+    /// gets the message but the sender never sees its answer, retries over a new connection,
+    /// and the receiver gets it again — how duplicates (and reordering against the retried
+    /// connection) arise over streams.
+    pub duplicate_per_mille: u64,
 }
 
 impl Default for LinkConfig {
@@ -26,6 +31,7 @@ impl Default for LinkConfig {
             min_delay: Duration::from_micros(100),
             max_delay: Duration::from_millis(2),
             reset_per_mille: 0,
+            duplicate_per_mille: 0,
         }
     }
 }

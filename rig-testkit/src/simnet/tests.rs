@@ -32,7 +32,7 @@ fn writes_arrive_in_order_after_the_link_delay() {
         let slow = LinkConfig {
             min_delay: Duration::from_millis(50),
             max_delay: Duration::from_millis(90),
-            reset_per_mille: 0,
+            ..LinkConfig::default()
         };
         ctl.set_link("a", "b", slow);
         let start = Instant::now();
@@ -101,6 +101,27 @@ fn loss_resets_the_connection() {
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
         let e = b.read_u8().await.unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+    });
+}
+
+#[test]
+fn a_duplicating_link_delivers_then_resets() {
+    run(async {
+        let (ctl, mut a, mut b) = pair(8).await;
+        ctl.set_default_link(LinkConfig {
+            duplicate_per_mille: 1000,
+            ..LinkConfig::default()
+        });
+        a.write_all(b"x").await.unwrap();
+        assert_eq!(b.read_u8().await.unwrap(), b'x', "the write arrives");
+        let e = b.read_u8().await.unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset);
+        let e = a.read_u8().await.unwrap_err();
+        assert_eq!(
+            e.kind(),
+            std::io::ErrorKind::ConnectionReset,
+            "the sender never gets an answer: it must retry on a new connection"
+        );
     });
 }
 
