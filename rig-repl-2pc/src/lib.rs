@@ -51,12 +51,21 @@
 //! authenticated by group id, group tokens and a pre-shared key; a peer failing the handshake is
 //! logged and gets nothing. Replicas reject writes with `NotLeader { leader }` and serve reads.
 //!
-//! **Start-up sync.** On every new link the primary sends `Sync` with its commit point. The
-//! replica rolls back its prepared-but-uncommitted entries (they were never acknowledged unless
-//! the primary committed them, and then it ships them again) and fetches what it misses with
-//! `Fetch`/`Entries`. A restarted primary first replicates and commits its own prepared tail
-//! again (it cannot know which of it was acknowledged); under `Strict` it waits for its replicas
-//! as long as that takes, failing new writes with `Unavailable` meanwhile.
+//! **Rounds are numbered.** A `Prepare` carries its round's id and the `Prepared` answering it
+//! echoes it: only an answer to the round in flight counts, so a late answer from a timed-out,
+//! rolled-back round never acknowledges the next round at the same versions.
+//!
+//! **Start-up sync.** On every new link the primary sends `Sync` with its commit point; the
+//! link becomes the replica's session with that primary (messages still arriving on an older
+//! link are ignored). The replica resolves its prepared-but-uncommitted entries without ever
+//! dropping one that may have been acknowledged: entries at or below the primary's commit point
+//! are kept and checked against the primary's copies (`Fetch`/`Entries`: an identical entry is
+//! kept as is, a different one is replaced), then committed; only entries past both commit
+//! points, which no primary acknowledged, are rolled back. A replica commits only entries it
+//! has checked against its current primary, so a stale entry left by another primary or by a
+//! rolled-back round is never committed. A restarted primary first replicates and commits its
+//! own prepared tail again (a replica may have committed it already); under `Strict` it waits
+//! for its replicas as long as that takes, failing new writes with `Unavailable` meanwhile.
 //!
 //! # Failure policy
 //! - [`Policy::Strict`]: no acknowledgment without every replica. After the timeout the round is
@@ -94,6 +103,9 @@
 )]
 
 mod config;
+mod crash;
+#[cfg(test)]
+mod crash_tests;
 mod node;
 mod primary;
 mod proto;
@@ -101,6 +113,8 @@ mod repl_log;
 mod replica;
 mod state;
 mod store;
+#[cfg(test)]
+mod wire_tests;
 
 pub use config::{Config, Mode, Policy, ReplicaStatus, StartAs, Status};
 pub use repl_log::ReplLog;

@@ -9,8 +9,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Mode, ReplicaStatus, Status};
+use crate::crash::{CrashPoints, Stage};
 use crate::proto::Msg;
-use crate::replica::on_message;
+use crate::replica::{on_message, Session};
+use crate::state::Record;
 use crate::store::Store;
 
 /// One `append` call on its way to the primary's driver.
@@ -19,6 +21,17 @@ pub(crate) struct Batch {
     pub(crate) first: u64,
     pub(crate) ops: Vec<Operation>,
     pub(crate) done: oneshot::Sender<Result<u64>>,
+}
+
+/// A replica's view of the primary it follows: the link whose `Sync` it accepted last, and the
+/// session on it. Messages of the primary's epoch arriving on any other link are stale (a link
+/// the primary has since replaced) and are ignored, so nothing reordered across links applies.
+#[derive(Debug, Default)]
+pub(crate) struct Follow {
+    /// The link of the accepted `Sync` (0: none yet).
+    pub(crate) link: u64,
+    /// The session on that link.
+    pub(crate) session: Session,
 }
 
 /// Who this node is right now.
@@ -45,9 +58,14 @@ pub(crate) struct Node {
     role: Mutex<RoleState>,
     /// The primary's view of its replicas, for `status()`.
     pub(crate) replicas: Mutex<Vec<ReplicaStatus>>,
-    /// Serializes inbound message handling with promotion.
-    pub(crate) inbound: tokio::sync::Mutex<()>,
+    /// Serializes inbound message handling with promotion; holds the session with the
+    /// current primary.
+    pub(crate) inbound: tokio::sync::Mutex<Follow>,
+    /// Numbers inbound links, so that messages from a superseded link are told apart.
+    links: std::sync::atomic::AtomicU64,
     pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Where tests crash this node.
+    pub(crate) crash: CrashPoints,
 }
 
 impl Node {
@@ -58,8 +76,10 @@ impl Node {
             advertise,
             role: Mutex::new(RoleState::Replica { primary: None }),
             replicas: Mutex::new(Vec::new()),
-            inbound: tokio::sync::Mutex::new(()),
+            inbound: tokio::sync::Mutex::new(Follow::default()),
+            links: std::sync::atomic::AtomicU64::new(1),
             tasks: Mutex::new(Vec::new()),
+            crash: CrashPoints::default(),
         }
     }
 
@@ -150,6 +170,9 @@ async fn serve(node: Arc<Node>, conn: Box<dyn rig_core::seams::Connection>, from
     else {
         return; // refused and logged by the handshake
     };
+    let link_id = node
+        .links
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     loop {
         let frame = match link.recv().await {
             Ok(f) => f,
@@ -165,7 +188,7 @@ async fn serve(node: Arc<Node>, conn: Box<dyn rig_core::seams::Connection>, from
                 return;
             }
         };
-        for reply in handle(&node, msg).await {
+        for reply in handle(&node, link_id, msg).await {
             if link.send(&reply.encode()).await.is_err() {
                 return;
             }
@@ -173,9 +196,9 @@ async fn serve(node: Arc<Node>, conn: Box<dyn rig_core::seams::Connection>, from
     }
 }
 
-/// Handles one inbound message according to the node's role.
-async fn handle(node: &Node, msg: Msg) -> Vec<Msg> {
-    let _one_at_a_time = node.inbound.lock().await;
+/// Handles one inbound message, which arrived on link `link`, according to the node's role.
+async fn handle(node: &Node, link: u64, msg: Msg) -> Vec<Msg> {
+    let mut follow = node.inbound.lock().await;
     let my_epoch = node.store.state().epoch();
     let is_replica = match &*node.role() {
         RoleState::Replica { .. } => true,
@@ -190,11 +213,48 @@ async fn handle(node: &Node, msg: Msg) -> Vec<Msg> {
         }
         return vec![Msg::Fenced { epoch: my_epoch }];
     }
-    let decision = on_message(&node.store.state(), msg);
+    let sync = matches!(msg, Msg::Sync { .. }) && msg.epoch() >= my_epoch;
+    if sync {
+        // A (re)connected primary: its session starts on this link, the older ones end.
+        follow.link = link;
+        follow.session = Session::default();
+    } else if msg.epoch() >= my_epoch && follow.link != link {
+        tracing::debug!(
+            link,
+            current = follow.link,
+            "message from a superseded link ignored"
+        );
+        return Vec::new();
+    }
+    let follow = &mut *follow;
+    let decision = on_message(&node.store.state(), &mut follow.session, msg);
+    if sync && decision.primary.is_none() {
+        follow.link = 0; // refused to follow this primary: nothing more from it applies
+    }
+    let prepares = decision
+        .records
+        .iter()
+        .any(|r| matches!(r, Record::Prepare { .. }));
+    let commits = decision
+        .records
+        .iter()
+        .any(|r| matches!(r, Record::Commit { .. }));
+    if prepares {
+        node.crash.reach(Stage::ReplicaPrepare).await;
+    }
+    if commits {
+        node.crash.reach(Stage::ReplicaCommit).await;
+    }
     if let Err(e) = node.store.persist(decision.records).await {
         tracing::error!(error = %e, "replica failed to persist; stopping");
         node.stop(e);
         return Vec::new();
+    }
+    if prepares {
+        node.crash.reach(Stage::ReplicaPrepared).await;
+    }
+    if commits {
+        node.crash.reach(Stage::ReplicaCommitted).await;
     }
     if let Some(primary) = decision.primary {
         if let RoleState::Replica { primary: p } = &mut *node.role() {

@@ -12,6 +12,7 @@ use rig_core::{AppendFuture, Error, Result};
 use tokio::sync::mpsc;
 
 use crate::config::{Policy, ReplicaStatus};
+use crate::crash::Stage;
 use crate::node::{fenced, Batch, Node, RoleState};
 use crate::proto::{Msg, MAX_ENTRIES};
 use crate::state::Record;
@@ -37,10 +38,15 @@ enum Wait {
 
 /// The round in flight, as replica events see it.
 struct Round {
+    /// This round's id: only a `Prepared` echoing it acknowledges the round.
+    id: u64,
     first: u64,
     last: u64,
     prepare: bytes::Bytes,
+    /// Whether the Prepare went out on the replica's current link.
     sent: Vec<bool>,
+    /// Whether the Prepare ever went out to the replica (it may hold it durably).
+    reached: Vec<bool>,
     acked: Vec<bool>,
 }
 
@@ -50,6 +56,9 @@ pub(crate) struct Driver {
     events: mpsc::Receiver<(usize, PeerEvent)>,
     batches: mpsc::UnboundedReceiver<Batch>,
     fenced_by: Option<u64>,
+    /// The last round id used (ids are never reused by a driver; replies reach only the driver
+    /// whose links carried the Prepare).
+    rounds: u64,
 }
 
 impl Driver {
@@ -96,6 +105,7 @@ impl Driver {
             events,
             batches,
             fenced_by: None,
+            rounds: 0,
         };
         d.publish();
         d
@@ -103,6 +113,30 @@ impl Driver {
 
     fn epoch(&self) -> u64 {
         self.node.store.state().epoch()
+    }
+
+    /// A new round: its Prepare (`ops` as versions `first..`), not yet sent anywhere.
+    fn new_round(&mut self, first: u64, ops: Vec<rig_core::Operation>, committed: u64) -> Round {
+        self.rounds += 1;
+        let n = self.replicas.len();
+        let last = first + ops.len() as u64 - 1;
+        let prepare = Msg::Prepare {
+            epoch: self.epoch(),
+            round: self.rounds,
+            first,
+            ops,
+            committed,
+        }
+        .encode();
+        Round {
+            id: self.rounds,
+            first,
+            last,
+            prepare,
+            sent: vec![false; n],
+            reached: vec![false; n],
+            acked: vec![false; n],
+        }
     }
 
     pub(crate) async fn run(mut self) {
@@ -147,7 +181,6 @@ impl Driver {
         let first = batches[0].first;
         let ops: Vec<_> = batches.iter().flat_map(|b| b.ops.iter().cloned()).collect();
         let last = first + ops.len() as u64 - 1;
-        let epoch = self.epoch();
         let committed = self.node.store.committed().get();
         // 2. (sent first, so the replicas' fsync overlaps ours) Prepare on the replicas that
         // hold everything before `first`. A replica holding a prepared entry its primary lost
@@ -160,28 +193,17 @@ impl Driver {
                 op: op.clone(),
             })
             .collect();
-        let prepare = Msg::Prepare {
-            epoch,
-            first,
-            ops,
-            committed,
-        }
-        .encode();
+        let mut round = self.new_round(first, ops, committed);
         let n = self.replicas.len();
-        let mut round = Round {
-            first,
-            last,
-            prepare,
-            sent: vec![false; n],
-            acked: vec![false; n],
-        };
         for i in 0..n {
             self.offer(i, &mut round);
         }
         // 1. Prepare locally.
+        self.node.crash.reach(Stage::PrepareLocal).await;
         if let Err(e) = self.node.store.persist(records).await {
             return Err(self.fatal(batches, e));
         }
+        self.node.crash.reach(Stage::PrepareReplica).await;
         let timeout = self.node.config.policy.timeout();
         match self.await_replicas(&mut round).await {
             Wait::Done => {}
@@ -198,7 +220,7 @@ impl Driver {
                     );
                     // A replica that got the Prepare may hold it durably: if it were promoted
                     // now, it would commit it. Only a round no replica saw surely failed.
-                    let e = if silent.iter().any(|&i| round.sent[i]) {
+                    let e = if silent.iter().any(|&i| round.reached[i]) {
                         Error::OutcomeUnknown { reason }
                     } else {
                         Error::Unavailable { reason }
@@ -209,6 +231,7 @@ impl Driver {
             },
         }
         // 3. and 4. Commit locally and on the replicas: no turning back from here.
+        self.node.crash.reach(Stage::CommitLocal).await;
         let synced = match self.commit(last).await {
             Ok(synced) => synced,
             Err(e) => return Err(self.fatal(batches, e)),
@@ -222,6 +245,7 @@ impl Driver {
         self.node.spawn(async move {
             match synced.await {
                 Ok(_) => {
+                    node.crash.reach(Stage::Acknowledge).await;
                     for b in batches {
                         let _ = b.done.send(Ok(b.first));
                     }
@@ -283,6 +307,7 @@ impl Driver {
             .store
             .persist_lazily(vec![Record::Commit { through: last }])
             .await?;
+        self.node.crash.reach(Stage::CommitReplica).await;
         let commit = Msg::Commit {
             epoch: self.epoch(),
             through: last,
@@ -313,21 +338,8 @@ impl Driver {
             last,
             "recommitting the prepared tail of the previous run"
         );
-        let prepare = Msg::Prepare {
-            epoch: self.epoch(),
-            first,
-            ops,
-            committed,
-        }
-        .encode();
+        let mut round = self.new_round(first, ops, committed);
         let n = self.replicas.len();
-        let mut round = Round {
-            first,
-            last,
-            prepare,
-            sent: vec![false; n],
-            acked: vec![false; n],
-        };
         loop {
             for i in 0..n {
                 self.offer(i, &mut round);
@@ -345,8 +357,6 @@ impl Driver {
                                 "recommitting versions {first}..={last}: a replica does not answer"
                             ),
                         });
-                        // A replica that reconnected was synced and needs the Prepare again.
-                        round.sent = vec![false; n];
                     }
                     Policy::SemiSync { .. } => {
                         self.mark_lagging(&silent);
@@ -382,6 +392,7 @@ impl Driver {
         let ready = matches!(r.last, Some(l) if l + 1 >= round.first && l <= round.last);
         if !round.sent[i] && r.connected && ready {
             round.sent[i] = r.peer.try_send(round.prepare.clone());
+            round.reached[i] |= round.sent[i];
             if round.sent[i] && r.lagging {
                 tracing::info!(replica = %r.addr, "replica caught up; back in sync");
                 r.lagging = false;
@@ -401,6 +412,7 @@ impl Driver {
         }
         let msg = Msg::Rollback {
             epoch: self.epoch(),
+            round: round.id,
             from: round.first,
         }
         .encode();
@@ -466,16 +478,24 @@ impl Driver {
                 }
                 r.connected = false;
                 r.last = None;
+                if let Some(round) = round {
+                    // A reconnected replica is synced, then offered the round again.
+                    round.sent[i] = false;
+                }
             }
             PeerEvent::Frame(frame) => match Msg::decode(&frame) {
                 Err(e) => {
                     tracing::warn!(replica = %r.addr, error = %e, "malformed message ignored")
                 }
                 Ok(msg) if msg.epoch() > epoch => self.fenced_by = Some(msg.epoch()),
-                Ok(Msg::Prepared { last, .. }) => {
+                Ok(Msg::Prepared {
+                    round: id, last, ..
+                }) => {
                     r.last = Some(last);
                     if let Some(round) = round {
-                        if last >= round.last && round.sent[i] {
+                        // A late answer to an earlier round (timed out and rolled back, its
+                        // versions reused since) says nothing about this one.
+                        if id == round.id && last >= round.last && round.sent[i] {
                             round.acked[i] = true;
                         }
                         self.offer(i, round);
@@ -486,6 +506,11 @@ impl Driver {
                 }
                 Ok(Msg::Fetch { from, .. }) => {
                     r.last = Some(from.saturating_sub(1));
+                    if let Some(round) = round {
+                        // It did not take the round's Prepare (it misses something before):
+                        // offer it again once it caught up.
+                        round.sent[i] = false;
+                    }
                     let (ops, committed) = {
                         let s = self.node.store.state();
                         let upto = s

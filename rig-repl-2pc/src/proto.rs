@@ -3,6 +3,11 @@
 //! Every message carries the sender's epoch; a replica refuses any message from an epoch older
 //! than its own with [`Msg::Fenced`]. The link's magic and protocol version travel once, in the
 //! handshake (`rig_core::net::handshake`); the first byte of every message is a tag.
+//!
+//! Rounds are numbered: a `Prepare` carries its round id and the `Prepared` answering it echoes
+//! it, so a late answer from a timed-out, rolled-back round can never count for the next round at
+//! the same versions. (Tags 2, 4 and 6 carried the same messages without round ids; they are
+//! retired, so an older peer's messages fail to decode instead of being misread.)
 
 use bytes::{BufMut, BytesMut};
 use rig_core::codec::{decode_payload, encode_payload, put_varint, Reader};
@@ -29,14 +34,15 @@ pub(crate) enum Msg {
     /// everything through `committed` is committed.
     Prepare {
         epoch: u64,
+        round: u64,
         first: u64,
         ops: Vec<Operation>,
         committed: u64,
     },
     /// Primary → replica: everything through `through` is committed.
     Commit { epoch: u64, through: u64 },
-    /// Primary → replica: forget the prepared entries from `from` on.
-    Rollback { epoch: u64, from: u64 },
+    /// Primary → replica: forget the prepared entries from `from` on (round `round` failed).
+    Rollback { epoch: u64, round: u64, from: u64 },
     /// Primary → replica: committed entries from `from` on, in answer to `Fetch`.
     Entries {
         epoch: u64,
@@ -44,8 +50,9 @@ pub(crate) enum Msg {
         ops: Vec<Operation>,
         committed: u64,
     },
-    /// Replica → primary: "my log ends at `last`, all durable".
-    Prepared { epoch: u64, last: u64 },
+    /// Replica → primary: "I hold your log through `last`, durably", in answer to the Prepare
+    /// (or Rollback) of round `round`; 0 when answering anything else.
+    Prepared { epoch: u64, round: u64, last: u64 },
     /// Replica → primary: "send me committed entries from `from` on".
     Fetch { epoch: u64, from: u64 },
     /// Replica → old primary: "a newer primary, of `epoch`, took over".
@@ -86,17 +93,22 @@ impl Msg {
             }
             Msg::Prepare {
                 epoch,
+                round,
                 first,
                 ops,
                 committed,
             } => {
-                b.put_u8(2);
+                b.put_u8(9);
                 put_varint(&mut b, *epoch);
+                put_varint(&mut b, *round);
                 put_varint(&mut b, *committed);
                 put_ops(&mut b, *first, ops);
             }
             Msg::Commit { epoch, through } => pair(&mut b, 3, *epoch, *through),
-            Msg::Rollback { epoch, from } => pair(&mut b, 4, *epoch, *from),
+            Msg::Rollback { epoch, round, from } => {
+                pair(&mut b, 10, *epoch, *round);
+                put_varint(&mut b, *from);
+            }
             Msg::Entries {
                 epoch,
                 from,
@@ -108,7 +120,10 @@ impl Msg {
                 put_varint(&mut b, *committed);
                 put_ops(&mut b, *from, ops);
             }
-            Msg::Prepared { epoch, last } => pair(&mut b, 6, *epoch, *last),
+            Msg::Prepared { epoch, round, last } => {
+                pair(&mut b, 11, *epoch, *round);
+                put_varint(&mut b, *last);
+            }
             Msg::Fetch { epoch, from } => pair(&mut b, 7, *epoch, *from),
             Msg::Fenced { epoch } => pair(&mut b, 8, *epoch, 0),
         }
@@ -135,12 +150,18 @@ impl Msg {
                     last,
                 }
             }
-            2 | 5 => {
+            9 | 5 => {
+                let round = if tag == 9 {
+                    r.varint("round").map_err(e)?
+                } else {
+                    0
+                };
                 let committed = r.varint("committed").map_err(e)?;
                 let (first, ops) = get_ops(&mut r)?;
-                if tag == 2 {
+                if tag == 9 {
                     Msg::Prepare {
                         epoch,
+                        round,
                         first,
                         ops,
                         committed,
@@ -154,14 +175,29 @@ impl Msg {
                     }
                 }
             }
-            3..=4 | 6..=8 => {
+            3 | 7 | 8 => {
                 let v = r.varint("version").map_err(e)?;
                 match tag {
                     3 => Msg::Commit { epoch, through: v },
-                    4 => Msg::Rollback { epoch, from: v },
-                    6 => Msg::Prepared { epoch, last: v },
                     7 => Msg::Fetch { epoch, from: v },
                     _ => Msg::Fenced { epoch },
+                }
+            }
+            10 | 11 => {
+                let round = r.varint("round").map_err(e)?;
+                let v = r.varint("version").map_err(e)?;
+                if tag == 10 {
+                    Msg::Rollback {
+                        epoch,
+                        round,
+                        from: v,
+                    }
+                } else {
+                    Msg::Prepared {
+                        epoch,
+                        round,
+                        last: v,
+                    }
                 }
             }
             t => return Err(format!("unknown message tag {t}")),
@@ -230,6 +266,7 @@ mod tests {
             },
             Msg::Prepare {
                 epoch: 1,
+                round: 5,
                 first: 10,
                 ops: ops.clone(),
                 committed: 9,
@@ -238,14 +275,22 @@ mod tests {
                 epoch: 1,
                 through: 11,
             },
-            Msg::Rollback { epoch: 1, from: 10 },
+            Msg::Rollback {
+                epoch: 1,
+                round: 5,
+                from: 10,
+            },
             Msg::Entries {
                 epoch: 2,
                 from: 1,
                 ops,
                 committed: 2,
             },
-            Msg::Prepared { epoch: 1, last: 11 },
+            Msg::Prepared {
+                epoch: 1,
+                round: 5,
+                last: 11,
+            },
             Msg::Fetch { epoch: 1, from: 4 },
             Msg::Fenced { epoch: 7 },
         ]
@@ -258,6 +303,10 @@ mod tests {
         }
         assert!(Msg::decode(&[]).is_err());
         assert!(Msg::decode(&[99, 1]).is_err());
+        // The retired tags (messages without round ids) are refused, not misread.
+        for tag in [2u8, 4, 6] {
+            assert!(Msg::decode(&[tag, 1, 1, 1]).is_err());
+        }
     }
 
     proptest! {

@@ -101,6 +101,15 @@ impl ReplLog {
         Ok(epoch)
     }
 
+    /// Arms a crash point of this node (tests only).
+    #[cfg(test)]
+    pub(crate) fn arm_crash(
+        &self,
+        stage: crate::crash::Stage,
+    ) -> tokio::sync::oneshot::Receiver<()> {
+        self.node.crash.arm(stage)
+    }
+
     /// `Err(Closed)` once [`Log::close`] ran (reads keep working on a fenced node).
     fn check_open(&self) -> Result<()> {
         match &*self.node.role() {

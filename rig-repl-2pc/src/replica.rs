@@ -1,9 +1,28 @@
-//! The replica's side of the protocol as a pure function: a message and the current state in,
-//! the records to persist and the replies to send out. The driver persists the records (one
-//! fsync) before it sends the replies, so a `Prepared` always means "durable here".
+//! The replica's side of the protocol as a pure function: a message, the current state and the
+//! session with the current primary in; the records to persist and the replies to send out. The
+//! driver persists the records (one fsync) before it sends the replies, so a `Prepared` always
+//! means "durable here".
+//!
+//! A replica never discards an entry its primary may have acknowledged: on `Sync` it keeps every
+//! prepared entry at or below the primary's commit point and checks it against the primary's
+//! copy (`Fetch`/`Entries`); it rolls back only entries past both commit points, which no
+//! primary acknowledged. It commits only entries it knows match the primary's log
+//! ([`Session::matched`]), so a stale prepared entry left by another primary is never committed
+//! by a `Commit` that was meant for a different entry at the same version.
+
+use rig_core::Operation;
 
 use crate::proto::Msg;
 use crate::state::{LogState, Record};
+
+/// What a replica knows about its current primary, for one link (begun by `Sync`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Session {
+    /// The highest version known to hold the same entry as the primary's log: everything
+    /// committed, plus what this session's `Prepare`/`Entries` wrote or confirmed. Only entries
+    /// through `matched` are committed or reported to the primary.
+    pub(crate) matched: u64,
+}
 
 /// What a replica does with one message.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -16,8 +35,9 @@ pub(crate) struct Decision {
     pub(crate) primary: Option<String>,
 }
 
-/// Decides how a replica in `state` handles `msg`.
-pub(crate) fn on_message(state: &LogState, msg: Msg) -> Decision {
+/// Decides how a replica in `state`, following a primary as `session` records, handles `msg`.
+/// `session` is updated in place.
+pub(crate) fn on_message(state: &LogState, session: &mut Session, msg: Msg) -> Decision {
     let mut d = Decision::default();
     let epoch = msg.epoch();
     if epoch < state.epoch() {
@@ -30,7 +50,8 @@ pub(crate) fn on_message(state: &LogState, msg: Msg) -> Decision {
     if epoch > state.epoch() {
         d.records.push(Record::Epoch { epoch });
     }
-    let (mut last, mut committed) = (state.last(), state.committed());
+    let (last, committed) = (state.last(), state.committed());
+    let matched = session.matched.max(committed);
     match msg {
         Msg::Sync {
             primary,
@@ -49,96 +70,137 @@ pub(crate) fn on_message(state: &LogState, msg: Msg) -> Decision {
                 );
                 return Decision::default();
             }
-            // Uncommitted entries may be left over from an earlier primary session: drop them
-            // and fetch the committed prefix from this primary. Committed entries past the
-            // primary's commit point are its prepared tail, which it commits again.
-            if last > committed {
-                d.records.push(Record::Rollback {
-                    from: committed + 1,
-                });
-                last = committed;
+            // Entries through the primary's commit point may have been acknowledged: keep them
+            // (they are checked against the primary's copies below, before being committed).
+            // Entries past both commit points were never acknowledged by anyone (a primary
+            // acknowledges only what it committed, and a promoted replica commits all it
+            // holds): drop them, the primary prepares its own tail again. Committed entries past
+            // the primary's commit point are its prepared tail, which it commits again.
+            let keep = committed.max(theirs);
+            if last > keep {
+                d.records.push(Record::Rollback { from: keep + 1 });
             }
-            d.replies.push(if theirs > last {
+            session.matched = committed;
+            d.replies.push(if theirs > committed {
                 Msg::Fetch {
                     epoch,
-                    from: last + 1,
+                    from: committed + 1,
                 }
             } else {
-                Msg::Prepared { epoch, last }
+                Msg::Prepared {
+                    epoch,
+                    round: 0,
+                    last: committed,
+                }
             });
         }
         Msg::Prepare {
+            round,
             first,
             ops,
             committed: theirs,
             ..
-        }
-        | Msg::Entries {
-            from: first,
+        } => write(state, session, &mut d, (epoch, round), first, &ops, theirs),
+        Msg::Entries {
+            from,
             ops,
             committed: theirs,
             ..
-        } => {
-            if first > last + 1 {
-                d.replies.push(Msg::Fetch {
-                    epoch,
-                    from: last + 1,
-                });
-                return d;
-            }
-            let end = first + ops.len() as u64; // exclusive
-            let start = first.max(committed + 1);
-            if start < end {
-                if start <= last {
-                    d.records.push(Record::Rollback { from: start });
-                }
-                for v in start..end {
-                    let op = ops[(v - first) as usize].clone();
-                    d.records.push(Record::Prepare { version: v, op });
-                }
-                last = end - 1;
-            }
-            let through = theirs.min(last);
-            if through > committed {
-                d.records.push(Record::Commit { through });
-                committed = through;
-            }
-            let _ = committed;
-            d.replies.push(if theirs > last {
-                Msg::Fetch {
-                    epoch,
-                    from: last + 1,
-                }
-            } else {
-                Msg::Prepared { epoch, last }
-            });
-        }
+        } => write(state, session, &mut d, (epoch, 0), from, &ops, theirs),
         Msg::Commit { through, .. } => {
-            let upto = through.min(last);
+            let upto = through.min(matched);
             if upto > committed {
                 d.records.push(Record::Commit { through: upto });
             }
-            if through > last {
+            if through > matched {
                 d.replies.push(Msg::Fetch {
                     epoch,
-                    from: last + 1,
+                    from: matched + 1,
                 });
             }
         }
-        Msg::Rollback { from, .. } => {
+        Msg::Rollback { round, from, .. } => {
             let from = from.max(committed + 1);
             if from <= last {
                 d.records.push(Record::Rollback { from });
-                last = from - 1;
             }
+            session.matched = matched.min(from - 1);
             // Tell the primary where this log ends now, so its next round reaches us.
-            d.replies.push(Msg::Prepared { epoch, last });
+            d.replies.push(Msg::Prepared {
+                epoch,
+                round,
+                last: session.matched,
+            });
         }
         Msg::Prepared { .. } | Msg::Fetch { .. } | Msg::Fenced { .. } => {
             tracing::warn!(?msg, "replica got a message meant for a primary; ignored");
         }
     }
     d
+}
+
+/// A `Prepare` (of round `round`) or `Entries` (round 0): the primary's entries `first..`, and
+/// its commit point `theirs`.
+fn write(
+    state: &LogState,
+    session: &mut Session,
+    d: &mut Decision,
+    (epoch, round): (u64, u64),
+    first: u64,
+    ops: &[Operation],
+    theirs: u64,
+) {
+    let matched = session.matched.max(state.committed());
+    if first > matched + 1 {
+        // Something before `first` is missing or unchecked: ask for it first.
+        d.replies.push(Msg::Fetch {
+            epoch,
+            from: matched + 1,
+        });
+        return;
+    }
+    reconcile(state, &mut d.records, first, ops);
+    session.matched = matched.max(first + ops.len() as u64 - 1);
+    let through = theirs.min(session.matched);
+    if through > state.committed() {
+        d.records.push(Record::Commit { through });
+    }
+    d.replies.push(if theirs > session.matched {
+        Msg::Fetch {
+            epoch,
+            from: session.matched + 1,
+        }
+    } else {
+        Msg::Prepared {
+            epoch,
+            round,
+            last: session.matched,
+        }
+    });
+}
+
+/// The records that make the log hold `ops` at versions `first..`. Committed entries and held
+/// entries equal to the primary's are kept as they are (not rewritten); from the first held
+/// entry that differs on, the log is rolled back and rewritten.
+fn reconcile(state: &LogState, records: &mut Vec<Record>, first: u64, ops: &[Operation]) {
+    let end = first + ops.len() as u64; // exclusive
+    let last = state.last();
+    let mut v = first.max(state.committed() + 1);
+    while v < end && v <= last && state.get(v) == Some(&ops[(v - first) as usize]) {
+        v += 1;
+    }
+    if v >= end {
+        return;
+    }
+    if v <= last {
+        records.push(Record::Rollback { from: v });
+    }
+    for w in v..end {
+        records.push(Record::Prepare {
+            version: w,
+            op: ops[(w - first) as usize].clone(),
+        });
+    }
 }
 
 #[cfg(test)]

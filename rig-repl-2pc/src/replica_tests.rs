@@ -9,9 +9,16 @@ fn ops(range: std::ops::RangeInclusive<u64>) -> Vec<Operation> {
     range.map(op).collect()
 }
 
-/// Runs `msg` and applies the records, as the driver does.
+/// Runs `msg` in a session with one primary and applies the records, as the driver does.
 fn step(state: &mut LogState, msg: Msg) -> Vec<Msg> {
-    let d = on_message(state, msg);
+    thread_local! {
+        static SESSION: std::cell::RefCell<Session> = Default::default();
+    }
+    SESSION.with(|s| step_in(state, &mut s.borrow_mut(), msg))
+}
+
+fn step_in(state: &mut LogState, session: &mut Session, msg: Msg) -> Vec<Msg> {
+    let d = on_message(state, session, msg);
     state.check(&d.records).unwrap();
     for r in &d.records {
         state.apply(r).unwrap();
@@ -22,6 +29,7 @@ fn step(state: &mut LogState, msg: Msg) -> Vec<Msg> {
 fn prepare(epoch: u64, first: u64, n: u64, committed: u64) -> Msg {
     Msg::Prepare {
         epoch,
+        round: first,
         first,
         ops: ops(first..=first + n - 1),
         committed,
@@ -33,7 +41,11 @@ fn prepare_then_commit() {
     let mut s = LogState::default();
     assert_eq!(
         step(&mut s, prepare(1, 1, 3, 0)),
-        vec![Msg::Prepared { epoch: 1, last: 3 }]
+        vec![Msg::Prepared {
+            epoch: 1,
+            round: 1,
+            last: 3
+        }]
     );
     assert_eq!((s.last(), s.committed(), s.epoch()), (3, 0, 1));
     assert!(step(
@@ -48,7 +60,11 @@ fn prepare_then_commit() {
     // A duplicate prepare is answered again and changes nothing.
     assert_eq!(
         step(&mut s, prepare(1, 1, 3, 3)),
-        vec![Msg::Prepared { epoch: 1, last: 3 }]
+        vec![Msg::Prepared {
+            epoch: 1,
+            round: 1,
+            last: 3
+        }]
     );
     assert_eq!(s.range(1, 3), ops(1..=3));
 }
@@ -64,7 +80,14 @@ fn rollback_drops_only_uncommitted_entries() {
             through: 1,
         },
     );
-    step(&mut s, Msg::Rollback { epoch: 1, from: 1 });
+    step(
+        &mut s,
+        Msg::Rollback {
+            epoch: 1,
+            round: 9,
+            from: 1,
+        },
+    );
     assert_eq!((s.last(), s.committed()), (1, 1));
 }
 
@@ -108,7 +131,11 @@ fn a_gap_asks_for_the_missing_entries() {
                 committed: 4
             }
         ),
-        vec![Msg::Prepared { epoch: 1, last: 4 }]
+        vec![Msg::Prepared {
+            epoch: 1,
+            round: 0,
+            last: 4
+        }]
     );
     assert_eq!((s.last(), s.committed()), (4, 4));
 }
@@ -123,10 +150,11 @@ fn sync_resolves_a_stale_prepared_tail() {
         committed: 2,
         last: 2,
     };
-    let d = on_message(&s, sync.clone());
+    let d = on_message(&s, &mut Session::default(), sync.clone());
     assert_eq!(d.primary.as_deref(), Some("p"));
     assert_eq!(step(&mut s, sync), vec![Msg::Fetch { epoch: 1, from: 2 }]);
-    assert_eq!((s.last(), s.committed()), (1, 1));
+    // 2 may have been acknowledged (the primary committed it): kept until checked. 3 was not.
+    assert_eq!((s.last(), s.committed()), (2, 1));
     // The primary's version 2 differs from the stale one: it wins.
     let replies = step(
         &mut s,
@@ -137,7 +165,14 @@ fn sync_resolves_a_stale_prepared_tail() {
             committed: 2,
         },
     );
-    assert_eq!(replies, vec![Msg::Prepared { epoch: 1, last: 2 }]);
+    assert_eq!(
+        replies,
+        vec![Msg::Prepared {
+            epoch: 1,
+            round: 0,
+            last: 2
+        }]
+    );
     assert_eq!(s.get(2).unwrap().method, "new");
 }
 
@@ -147,6 +182,7 @@ fn a_replica_ahead_of_the_primary_refuses_to_follow() {
     step(&mut s, prepare(1, 1, 2, 2));
     let d = on_message(
         &s,
+        &mut Session::default(),
         Msg::Sync {
             epoch: 2,
             primary: "p".into(),
@@ -172,10 +208,21 @@ fn a_replica_that_committed_the_primarys_tail_keeps_it() {
             last: 2,
         },
     );
-    assert_eq!(replies, vec![Msg::Prepared { epoch: 1, last: 2 }]);
+    assert_eq!(
+        replies,
+        vec![Msg::Prepared {
+            epoch: 1,
+            round: 0,
+            last: 2
+        }]
+    );
     assert_eq!(
         step(&mut s, prepare(1, 2, 1, 1)),
-        vec![Msg::Prepared { epoch: 1, last: 2 }]
+        vec![Msg::Prepared {
+            epoch: 1,
+            round: 2,
+            last: 2
+        }]
     );
     assert_eq!((s.last(), s.committed()), (2, 2));
 }
@@ -194,6 +241,7 @@ mod shuffled {
         prop_oneof![
             (slice.clone(), 0..=c).prop_map(|((first, ops), committed)| Msg::Prepare {
                 epoch: 1,
+                round: first,
                 first,
                 ops,
                 committed,
@@ -214,7 +262,11 @@ mod shuffled {
                 committed,
                 last: n,
             }),
-            (c + 1..=n + 1).prop_map(|from| Msg::Rollback { epoch: 1, from }),
+            (c + 1..=n + 1).prop_map(|from| Msg::Rollback {
+                epoch: 1,
+                round: from,
+                from
+            }),
         ]
     }
 
@@ -236,12 +288,120 @@ mod shuffled {
         #[test]
         fn any_message_order_keeps_the_replica_a_prefix((n, c, msgs) in scenario()) {
             let mut s = LogState::default();
+            let mut session = Session::default();
             for m in msgs {
-                step(&mut s, m);
+                step_in(&mut s, &mut session, m);
                 prop_assert!(s.committed() <= c);
                 prop_assert!(s.last() <= n);
                 prop_assert_eq!(s.range(1, s.last()), ops(1..=s.last()));
             }
         }
+
+        /// A replica holding a prepared tail from another history (another primary's, or a
+        /// rolled-back round's) never commits any of it, whatever the messages' order, once a
+        /// primary synced it.
+        #[test]
+        fn a_stale_tail_is_never_committed((n, c, msgs) in scenario(), stale in 1..6u64) {
+            let mut s = LogState::default();
+            let mut session = Session::default();
+            let old = (1..=stale).map(|v| Operation::new("stale", v.to_string())).collect();
+            step_in(&mut s, &mut session, Msg::Prepare {
+                epoch: 1, round: 1, first: 1, ops: old, committed: 0,
+            });
+            let mut session = Session::default();
+            let sync = Msg::Sync { epoch: 1, primary: "p".into(), committed: c, last: n };
+            for m in std::iter::once(sync).chain(msgs) {
+                step_in(&mut s, &mut session, m);
+                prop_assert!(s.committed() <= c);
+                prop_assert_eq!(s.range(1, s.committed()), ops(1..=s.committed()));
+            }
+        }
     }
+}
+
+#[test]
+fn sync_keeps_a_prepared_tail_the_primary_committed() {
+    // The primary committed and acknowledged 1..=3; its Commit never reached this replica, and
+    // it restarted. Dropping the tail on Sync would lose acknowledged ops if this replica were
+    // promoted before the re-fetch completes.
+    let mut s = LogState::default();
+    step(&mut s, prepare(1, 1, 3, 0));
+    let d = on_message(
+        &s,
+        &mut Session::default(),
+        Msg::Sync {
+            epoch: 1,
+            primary: "p".into(),
+            committed: 3,
+            last: 3,
+        },
+    );
+    assert!(d.records.is_empty(), "nothing dropped: {:?}", d.records);
+    assert_eq!(d.replies, vec![Msg::Fetch { epoch: 1, from: 1 }]);
+}
+
+#[test]
+fn a_stale_prepared_entry_is_never_committed_before_it_is_checked() {
+    // Version 1 here was prepared under another primary and differs from this primary's.
+    let mut s = LogState::default();
+    let mut session = Session::default();
+    step_in(&mut s, &mut session, prepare(1, 1, 1, 0));
+    let mut session = Session::default();
+    let sync = Msg::Sync {
+        epoch: 2,
+        primary: "p2".into(),
+        committed: 1,
+        last: 1,
+    };
+    assert_eq!(
+        step_in(&mut s, &mut session, sync),
+        vec![Msg::Fetch { epoch: 2, from: 1 }]
+    );
+    // A Commit overtakes the Entries: the unchecked entry stays uncommitted.
+    let commit = Msg::Commit {
+        epoch: 2,
+        through: 1,
+    };
+    assert_eq!(
+        step_in(&mut s, &mut session, commit),
+        vec![Msg::Fetch { epoch: 2, from: 1 }]
+    );
+    assert_eq!(s.committed(), 0);
+    let entries = Msg::Entries {
+        epoch: 2,
+        from: 1,
+        ops: vec![Operation::new("theirs", "")],
+        committed: 1,
+    };
+    assert_eq!(
+        step_in(&mut s, &mut session, entries),
+        vec![Msg::Prepared {
+            epoch: 2,
+            round: 0,
+            last: 1
+        }]
+    );
+    assert_eq!(
+        (s.committed(), s.get(1).unwrap().method.as_str()),
+        (1, "theirs")
+    );
+}
+
+#[test]
+fn an_identical_held_entry_is_kept_not_rewritten() {
+    let mut s = LogState::default();
+    let mut session = Session::default();
+    step_in(&mut s, &mut session, prepare(1, 1, 2, 0));
+    let mut session = Session::default();
+    let d = on_message(
+        &s,
+        &mut session,
+        Msg::Entries {
+            epoch: 1,
+            from: 1,
+            ops: ops(1..=2),
+            committed: 2,
+        },
+    );
+    assert_eq!(d.records, vec![Record::Commit { through: 2 }]);
 }

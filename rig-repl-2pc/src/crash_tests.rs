@@ -1,0 +1,245 @@
+//! A crash of the primary at each of the five stages of a round, and of the replica at each of
+//! its steps, then a restart (or a promotion) and a sync: no acknowledged op is lost and the
+//! replica's committed log equals the primary's committed prefix.
+//!
+//! A crash is in process: the node stops dead at a crash point (`crash.rs`) and is halted (every
+//! task aborted, nothing flushed), then reopened from its directory.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rig_core::net::handshake::HandshakeConfig;
+use rig_core::{Durability, Error, Log, Operation};
+use rig_log_file::{FileLog, FileLogOptions};
+
+use crate::crash::Stage;
+use crate::{Config, Policy, ReplLog, StartAs};
+
+/// Long enough for a halted replica to come back within a round.
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// A guard against a crash point never being reached (a hang would say less).
+const REACH: Duration = Duration::from_secs(30);
+
+/// The primary's crash points; `None` is a crash right after the acknowledgment.
+const PRIMARY_STAGES: [Option<Stage>; 6] = [
+    Some(Stage::PrepareLocal),
+    Some(Stage::PrepareReplica),
+    Some(Stage::CommitLocal),
+    Some(Stage::CommitReplica),
+    Some(Stage::Acknowledge),
+    None,
+];
+
+const REPLICA_STAGES: [Stage; 4] = [
+    Stage::ReplicaPrepare,
+    Stage::ReplicaPrepared,
+    Stage::ReplicaCommit,
+    Stage::ReplicaCommitted,
+];
+
+fn hs(node: &str) -> HandshakeConfig {
+    HandshakeConfig::new("crash-test", [1, 2], node, b"psk".to_vec())
+}
+
+fn file(dir: &Path) -> FileLog {
+    FileLog::open(dir, FileLogOptions::default()).unwrap()
+}
+
+async fn replica(dir: &Path, listen: &str) -> ReplLog {
+    let config = Config::new(listen, StartAs::Replica, hs("r"));
+    ReplLog::open(file(dir), config).await.unwrap()
+}
+
+async fn primary(dir: &Path, replica: &str) -> ReplLog {
+    let to = vec![replica.to_string()];
+    let mut config = Config::new("127.0.0.1:0", StartAs::Primary { replicas: to }, hs("p"));
+    config.policy = Policy::Strict { timeout: TIMEOUT };
+    ReplLog::open(file(dir), config).await.unwrap()
+}
+
+fn op(data: String) -> Vec<Operation> {
+    vec![Operation::new("put", data)]
+}
+
+/// Acknowledged ops: version and data.
+type Acked = Vec<(u64, String)>;
+
+async fn append(log: &ReplLog, data: &str, acked: &mut Acked) {
+    let v = log
+        .append(op(data.into()), Durability::Replicated)
+        .await
+        .unwrap();
+    acked.push((v, data.into()));
+}
+
+/// Appends until one op is acknowledged (transient failures while a node comes back are fine;
+/// a false ack is what the checks look for); returns its version.
+async fn append_until_acked(log: &ReplLog, data: &str, acked: &mut Acked) -> u64 {
+    loop {
+        match log.append(op(data.into()), Durability::Replicated).await {
+            Ok(v) => {
+                acked.push((v, data.into()));
+                return v;
+            }
+            Err(e) => assert!(!e.is_fatal(), "{e:?}"),
+        }
+    }
+}
+
+async fn committed(log: &ReplLog, through: u64) -> Vec<String> {
+    while log.committed() < through {
+        log.wait_committed(log.committed()).await.unwrap();
+    }
+    let all = log.read(1, usize::MAX).await.unwrap();
+    let data = all
+        .iter()
+        .map(|p| String::from_utf8(p.op.data.to_vec()).unwrap());
+    data.take(through as usize).collect()
+}
+
+/// Every acknowledged op is in `leader`'s committed log at its version, and `follower`'s
+/// committed log equals it (checked through one more acknowledged op).
+async fn check(leader: &ReplLog, follower: &ReplLog, acked: &mut Acked, what: &str) {
+    let last = append_until_acked(leader, "final", acked).await;
+    let on_leader = committed(leader, last).await;
+    for (v, data) in acked.iter() {
+        assert_eq!(
+            on_leader.get(*v as usize - 1),
+            Some(data),
+            "{what}: acknowledged op at {v} lost"
+        );
+    }
+    assert_eq!(
+        committed(follower, last).await,
+        on_leader,
+        "{what}: follower diverged"
+    );
+}
+
+struct Dirs {
+    _root: tempfile::TempDir,
+    p: PathBuf,
+    r: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let root = tempfile::tempdir().unwrap();
+    Dirs {
+        p: root.path().join("p"),
+        r: root.path().join("r"),
+        _root: root,
+    }
+}
+
+/// Starts appending `data` on `primary`, in the background.
+fn start_append(primary: &ReplLog, data: &str) -> tokio::task::JoinHandle<Result<u64, Error>> {
+    tokio::spawn(primary.append(op(data.into()), Durability::Replicated))
+}
+
+/// Waits until `node` reached the crash point armed as `reached`, then halts it there.
+async fn crash(node: ReplLog, reached: tokio::sync::oneshot::Receiver<()>, stage: Stage) {
+    tokio::time::timeout(REACH, reached)
+        .await
+        .unwrap_or_else(|_| panic!("{stage:?} never reached"))
+        .unwrap();
+    node.halt().await;
+}
+
+async fn primary_crash(stage: Option<Stage>, promote: bool) {
+    let what = format!(
+        "primary crash at {stage:?}, then {}",
+        if promote { "promotion" } else { "restart" }
+    );
+    let d = dirs();
+    let r = replica(&d.r, "127.0.0.1:0").await;
+    let p = primary(&d.p, r.local_addr()).await;
+    let mut acked = Acked::new();
+    for i in 0..3 {
+        append(&p, &format!("a{i}"), &mut acked).await;
+    }
+    // The primary crashes with `x` in flight: `x` is acknowledged only if it got through.
+    if let Some(stage) = stage {
+        let reached = p.arm_crash(stage);
+        let x = start_append(&p, "x");
+        crash(p, reached, stage).await;
+        let outcome = x.await.unwrap();
+        assert!(
+            matches!(outcome, Err(Error::OutcomeUnknown { .. })),
+            "{what}: {outcome:?}"
+        );
+    } else {
+        append(&p, "x", &mut acked).await;
+        p.halt().await;
+    }
+    if promote {
+        // The old primary's machine comes back as a replica; the replica takes over.
+        let old = replica(&d.p, "127.0.0.1:0").await;
+        r.promote(vec![old.local_addr().to_string()]).await.unwrap();
+        check(&r, &old, &mut acked, &what).await;
+        old.close().await.unwrap();
+        r.close().await.unwrap();
+    } else {
+        let p = primary(&d.p, r.local_addr()).await;
+        append_until_acked(&p, "after", &mut acked).await;
+        check(&p, &r, &mut acked, &what).await;
+        p.close().await.unwrap();
+        r.close().await.unwrap();
+    }
+}
+
+async fn replica_crash(stage: Stage) {
+    let what = format!("replica crash at {stage:?}");
+    let d = dirs();
+    let r = replica(&d.r, "127.0.0.1:0").await;
+    let addr = r.local_addr().to_string();
+    let p = primary(&d.p, &addr).await;
+    let mut acked = Acked::new();
+    for i in 0..3 {
+        append(&p, &format!("a{i}"), &mut acked).await;
+    }
+    let reached = r.arm_crash(stage);
+    let x = start_append(&p, "x");
+    crash(r, reached, stage).await;
+    // It comes back on the same address; the primary syncs it (and a round waiting for it
+    // completes, or fails without an ack).
+    let r = replica(&d.r, &addr).await;
+    match x.await.unwrap() {
+        Ok(v) => acked.push((v, "x".into())),
+        Err(e) => assert!(!e.is_fatal(), "{what}: {e:?}"),
+    }
+    check(&p, &r, &mut acked, &what).await;
+    // And it can take over with every acknowledged op.
+    p.halt().await;
+    r.promote(vec![]).await.unwrap();
+    let last = acked.iter().map(|(v, _)| *v).max().unwrap();
+    let on_r = committed(&r, last).await;
+    for (v, data) in &acked {
+        assert_eq!(
+            on_r.get(*v as usize - 1),
+            Some(data),
+            "{what}: promoted without {v}"
+        );
+    }
+    r.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_crash_at_each_stage_then_restart_loses_no_ack() {
+    for stage in PRIMARY_STAGES {
+        primary_crash(stage, false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_crash_at_each_stage_then_promotion_loses_no_ack() {
+    for stage in PRIMARY_STAGES {
+        primary_crash(stage, true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_crash_at_each_step_then_sync_converges() {
+    for stage in REPLICA_STAGES {
+        replica_crash(stage).await;
+    }
+}
