@@ -18,8 +18,8 @@ use crate::sometimes;
 /// `net_dup_pct` becomes a delivered-then-reset rate of a fifth of it (a write arrives, then the
 /// connection resets so the sender retries it on a new one: one such reset duplicates every
 /// message in flight on the link, hence the fifth);
-/// `partition_per_mille` isolates one node, cuts one direction of one link, or splits the nodes
-/// in two, and at half that rate pauses a node; partitions and pauses heal at random. Each kind
+/// `partition_per_mille` isolates one node, cuts one direction of one link, clogs one link for
+/// up to 200 ms, or splits the nodes in two, and at half that rate pauses a node; partitions and pauses heal at random. Each kind
 /// of fault is a `sometimes!` probe, so a seed set on which one never fires fails its coverage
 /// check. Events go to `trace`.
 ///
@@ -57,12 +57,19 @@ pub async fn net_nemesis(
         tokio::time::sleep(Duration::from_millis(1 + rand.below(10))).await;
         if FaultPlan::roll(&rand, plan.partition_per_mille) {
             let node = pick(&rand);
-            match rand.below(3) {
+            match rand.below(4) {
                 0 => {
                     let others: Vec<&str> = nodes.iter().map(String::as_str).collect();
                     net.isolate(node, &others);
                     sometimes!(true, "net nemesis: isolated a node");
                     trace.record(&("isolate", node));
+                }
+                3 => {
+                    let to = pick(&rand);
+                    let millis = 1 + rand.below(200);
+                    net.clog(node, to, Duration::from_millis(millis));
+                    sometimes!(node != to, "net nemesis: clogged a link");
+                    trace.record(&("clog", node, to, millis));
                 }
                 1 => {
                     let to = pick(&rand);

@@ -199,6 +199,21 @@ impl SimNetController {
         self.state().cut.insert((from.to_string(), to.to_string()));
     }
 
+    /// Clogs the directed link `from` → `to` for `duration` of simulated time: everything
+    /// written meanwhile is held (not lost) and then delivered in order, as a congested or
+    /// stalled link would (FoundationDB's "clogging"). A [`heal`](Self::heal) unclogs at once.
+    pub fn clog(&self, from: &str, to: &str, duration: Duration) {
+        let link = (from.to_string(), to.to_string());
+        self.state().cut.insert(link.clone());
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            let mut s = state.lock().expect("net lock");
+            s.cut.remove(&link);
+            s.wake_all();
+        });
+    }
+
     /// Cuts every link between a node of `a` and a node of `b`, both ways.
     pub fn partition(&self, a: &[&str], b: &[&str]) {
         for x in a {

@@ -105,6 +105,24 @@ fn loss_resets_the_connection() {
 }
 
 #[test]
+fn a_clogged_link_holds_writes_then_delivers_them_in_order() {
+    run(async {
+        let (ctl, mut a, mut b) = pair(9).await;
+        ctl.clog("a", "b", Duration::from_secs(3));
+        let start = Instant::now();
+        a.write_all(b"12").await.unwrap();
+        a.write_all(b"34").await.unwrap();
+        let mut buf = [0u8; 4];
+        b.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"1234");
+        assert!(
+            Instant::now() - start >= Duration::from_secs(3),
+            "held while clogged"
+        );
+    });
+}
+
+#[test]
 fn a_duplicating_link_delivers_then_resets() {
     run(async {
         let (ctl, mut a, mut b) = pair(8).await;
