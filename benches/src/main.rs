@@ -7,15 +7,20 @@
 //! rig-bench log     --clients C --ops N [--op-bytes B] [--json]   (FileLog::append, no engine)
 //! rig-bench okaywal --writers W [--ops N] [--json]
 //! rig-bench recovery [--mb M] [--op-bytes B]
-//! rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--json]
+//! rig-bench all [--json] [--only a,b] [--out results.json]   (every scenario, small fixed sizes)
+//! rig-bench report [--results results.json] [--page BENCHMARKS.md] [--assets docs/bench]
+//! rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--json]
 //! ```
 //! Every figure is meant to be read as a ratio to the baseline measured in the same run: the
 //! disk and CPU are shared and noisy.
 // Benchmarks measure the real disk and the wall clock directly, outside the seams.
 #![allow(clippy::disallowed_methods)]
 
+mod all;
 mod engine;
 mod okaywal_peer;
+mod page;
+mod plots;
 mod probe;
 mod raft;
 mod recovery;
@@ -27,7 +32,7 @@ use std::collections::HashMap;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]\n       rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--json]"
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]\n       rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--json]\n       rig-bench all [--json] [--only a,b] [--out results.json]\n       rig-bench report [--results results.json] [--page BENCHMARKS.md] [--assets docs/bench]"
     );
     std::process::exit(2)
 }
@@ -136,7 +141,31 @@ fn main() {
                 },
                 mode: raft::parse_mode(&text("mode", "volatile")).unwrap_or_else(|| usage()),
             };
-            raft::run(&params).print(json);
+            raft::run_on(&params, num(&opts, "threads", Some(0)) as usize).print(json);
+        }
+        "all" => all::run(
+            json,
+            opts.get("only").map(String::as_str),
+            opts.get("out")
+                .map_or_else(all::default_results_path, Into::into),
+        ),
+        "report" => {
+            let d = page::Paths::defaults();
+            let path = |name: &str, default: std::path::PathBuf| {
+                opts.get(name).map_or(default, Into::into)
+            };
+            let paths = page::Paths {
+                results: path("results", d.results),
+                page: path("page", d.page),
+                assets: path("assets", d.assets),
+            };
+            match page::generate(&paths) {
+                Ok(page) => eprintln!("rig-bench report: wrote {}", page.display()),
+                Err(e) => {
+                    eprintln!("rig-bench report: {e}");
+                    std::process::exit(1)
+                }
+            }
         }
         _ => usage(),
     }

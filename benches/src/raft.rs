@@ -157,21 +157,49 @@ async fn drive<L: Log + ?Sized>(
     (started.elapsed(), latencies)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+/// `threads == 1`: a current-thread runtime (no cross-core wake-ups); otherwise a
+/// multi-thread one with that many workers (0: one per core).
+fn runtime(threads: usize) -> tokio::runtime::Runtime {
+    if threads == 1 {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+    }
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if threads > 1 {
+        b.worker_threads(threads);
+    }
+    b.enable_all().build().expect("runtime")
+}
+
+/// This process's CPU time (user + system, every thread) from `/proc/self/stat`, in clock
+/// ticks of 10 ms; `None` where unavailable.
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
 /// One measurement of the group described by `p`.
-fn measure(p: &Params) -> (Duration, Vec<Duration>) {
-    let rt = runtime();
+fn measure(p: &Params, threads: usize) -> (Duration, Vec<Duration>) {
+    let rt = runtime(threads);
     let dir = tempfile::tempdir().expect("temp dir");
     let result = rt.block_on(async {
         let nodes = start_group(p, dir.path()).await;
         let lead = leader(&nodes).await;
+        let cpu = cpu_ticks();
         let r = drive(lead, p.clients, p.ops, p.op_bytes).await;
+        // The machine is shared: CPU time per op says what the wall clock cannot.
+        if let (Some(a), Some(b)) = (cpu, cpu_ticks()) {
+            eprintln!(
+                "raft {}: {:.2} CPU us per op (all nodes and clients), {:.0} ops per CPU-second",
+                mode_name(p.mode),
+                (b - a) as f64 * 10_000.0 / p.ops as f64,
+                p.ops as f64 / ((b - a).max(1) as f64 / 100.0)
+            );
+        }
         for n in &nodes {
             let _ = n.close().await;
         }
@@ -181,8 +209,14 @@ fn measure(p: &Params) -> (Duration, Vec<Duration>) {
     result
 }
 
-/// Runs the scenario and its same-run baseline.
+/// Runs the scenario and its same-run baseline on a multi-thread runtime.
 pub(crate) fn run(p: &Params) -> Report {
+    run_on(p, 0)
+}
+
+/// Runs the scenario and its same-run baseline on a runtime with `threads` workers (see
+/// [`runtime`]).
+pub(crate) fn run_on(p: &Params, threads: usize) -> Report {
     let baseline = if p.file {
         let other = match p.mode {
             CommitMode::Strict => CommitMode::Volatile,
@@ -192,18 +226,18 @@ pub(crate) fn run(p: &Params) -> Report {
             mode: other,
             ..p.clone()
         };
-        let (elapsed, _) = measure(&q);
+        let (elapsed, _) = measure(&q, threads);
         (
             format!("raft-{}", mode_name(other)),
             p.ops as f64 / elapsed.as_secs_f64(),
         )
     } else {
-        let rt = runtime();
+        let rt = runtime(threads);
         let (elapsed, _) =
             rt.block_on(drive(Arc::new(MemLog::new()), p.clients, p.ops, p.op_bytes));
         ("mem-log".to_owned(), p.ops as f64 / elapsed.as_secs_f64())
     };
-    let (elapsed, latencies) = measure(p);
+    let (elapsed, latencies) = measure(p, threads);
     Report {
         scenario: format!(
             "raft-{}n-{}-{}-{}",

@@ -4,10 +4,14 @@
 use super::state::{CommitMode, Output, RoleKind};
 use super::Raft;
 
-/// The highest value that at least `quorum` of `values` reach.
-fn quorum_index(mut values: Vec<u64>, quorum: usize) -> u64 {
-    values.sort_unstable_by(|a, b| b.cmp(a));
-    values.get(quorum.saturating_sub(1)).copied().unwrap_or(0)
+/// The highest value that at least `quorum` of `values` reach (no allocation: groups are small).
+fn quorum_index(values: &[u64], quorum: usize) -> u64 {
+    values
+        .iter()
+        .copied()
+        .filter(|&v| values.iter().filter(|&&w| w >= v).count() >= quorum)
+        .max()
+        .unwrap_or(0)
 }
 
 impl Raft {
@@ -18,8 +22,11 @@ impl Raft {
         }
         let me = self.cfg.id;
         let peers = self.progress.iter().filter(|(id, _)| **id != me);
-        let mut received = vec![self.log.last_index()];
-        let mut persisted = vec![self.persisted];
+        let (received, persisted) = &mut self.scratch;
+        received.clear();
+        persisted.clear();
+        received.push(self.log.last_index());
+        persisted.push(self.persisted);
         for (_, pr) in peers {
             received.push(pr.matched);
             persisted.push(pr.persisted);

@@ -82,6 +82,8 @@ pub struct Raft {
     transfer: Option<(NodeId, u32)>,
     reads: reads::Reads,
     out: Vec<Output>,
+    /// Reused buffers for the commit computation (received, persisted per voter).
+    scratch: (Vec<u64>, Vec<u64>),
 }
 
 impl Raft {
@@ -114,6 +116,7 @@ impl Raft {
             transfer: None,
             reads: reads::Reads::default(),
             out: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
         };
         raft.reset_election_timer();
         raft

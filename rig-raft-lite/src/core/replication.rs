@@ -96,6 +96,18 @@ impl Raft {
         }
     }
 
+    /// Leader: whether some follower's pipeline has room for an append now (a new proposal
+    /// would go out at once rather than wait for acknowledgments).
+    pub fn can_send_append(&self) -> bool {
+        let max_inflight = self.cfg.max_inflight.max(1);
+        self.role == RoleKind::Leader
+            && (self.progress.is_empty()
+                || self
+                    .progress
+                    .values()
+                    .any(|pr| !pr.probing && pr.inflight.len() < max_inflight))
+    }
+
     /// Sends the next batch to `to` if flow control allows; whether a message went out.
     pub(super) fn send_append(&mut self, to: NodeId) -> bool {
         let last = self.log.last_index();

@@ -1,9 +1,12 @@
-//! The committed entries as rig sees them: decoded payloads with gap-free versions. Raft indexes
-//! also hold leaders' no-op entries (empty data), which carry no version and are skipped here.
+//! The committed entries as rig sees them: payloads with gap-free versions. Raft indexes also
+//! hold leaders' no-op entries (empty data), which carry no version and are skipped here.
+//! Payloads are kept encoded (sharing the entries' buffers) and decoded again when read: the
+//! mirror costs no copy per entry, and reads are rare next to appends on a leader.
 
 use std::collections::VecDeque;
 
-use rig_core::codec::decode_payload;
+use bytes::Bytes;
+use rig_core::codec::{decode_payload, Reader, PAYLOAD_FORMAT};
 use rig_core::{Error, LogPayload, Result};
 
 use crate::core::Entry;
@@ -12,7 +15,29 @@ use crate::core::Entry;
 #[derive(Debug, Default)]
 pub(crate) struct Mirror {
     base: u64,
-    payloads: VecDeque<(u64, LogPayload)>,
+    payloads: VecDeque<(u64, Bytes)>,
+}
+
+/// The version a payload carries, read without decoding the rest (which [`decode`] checks when
+/// the payload is read).
+pub(crate) fn version_of(index: u64, data: &[u8]) -> Result<u64> {
+    let mut r = Reader::new(data);
+    let corrupt = |reason: String| Error::Corrupt {
+        location: format!("raft entry {index}"),
+        reason,
+    };
+    match r.u8("format") {
+        Ok(PAYLOAD_FORMAT) => r.varint("version").map_err(|e| corrupt(e.to_string())),
+        Ok(other) => Err(corrupt(format!("unknown payload format {other}"))),
+        Err(e) => Err(corrupt(e.to_string())),
+    }
+}
+
+fn decode(index: u64, data: &[u8]) -> Result<LogPayload> {
+    decode_payload(data).map_err(|err| Error::Corrupt {
+        location: format!("raft entry {index}"),
+        reason: err.to_string(),
+    })
 }
 
 impl Mirror {
@@ -36,17 +61,14 @@ impl Mirror {
     /// Takes in newly committed entries, in order.
     pub(crate) fn ingest(&mut self, entries: &[Entry]) -> Result<()> {
         for e in entries.iter().filter(|e| !e.data.is_empty()) {
-            let p = decode_payload(&e.data).map_err(|err| Error::Corrupt {
-                location: format!("raft entry {}", e.index),
-                reason: err.to_string(),
-            })?;
-            if p.version != self.committed() + 1 {
+            let version = version_of(e.index, &e.data)?;
+            if version != self.committed() + 1 {
                 return Err(Error::Corrupt {
                     location: format!("raft entry {}", e.index),
-                    reason: format!("version {} after {}", p.version, self.committed()),
+                    reason: format!("version {version} after {}", self.committed()),
                 });
             }
-            self.payloads.push_back((e.index, p));
+            self.payloads.push_back((e.index, e.data.clone()));
         }
         Ok(())
     }
@@ -71,13 +93,11 @@ impl Mirror {
             )));
         }
         let skip = (from - self.first_version()) as usize;
-        Ok(self
-            .payloads
-            .iter()
-            .skip(skip)
+        self.payloads
+            .range(skip.min(self.payloads.len())..)
             .take(max)
-            .map(|(_, p)| p.clone())
-            .collect())
+            .map(|(i, data)| decode(*i, data))
+            .collect()
     }
 
     /// Drops payloads at or below Raft index `index`; returns the new base version.

@@ -5,11 +5,10 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
-use rig_core::codec::decode_payload;
 use rig_core::{Durability, Error, Result};
 use tokio::sync::oneshot;
 
-use super::mirror::Mirror;
+use super::mirror::{version_of, Mirror};
 use crate::core::{CommitMode, Input, Message, NodeId, Output, Raft};
 use crate::storage::Storage;
 
@@ -18,6 +17,15 @@ use crate::storage::Storage;
 struct Waiter {
     last_index: u64,
     term: u64,
+    first_version: u64,
+    durability: Durability,
+    tx: oneshot::Sender<Result<u64>>,
+}
+
+/// An append held back while every follower's pipeline is full (see [`Node::flush`]).
+#[derive(Debug)]
+struct Queued {
+    count: u64,
     first_version: u64,
     durability: Durability,
     tx: oneshot::Sender<Result<u64>>,
@@ -36,6 +44,11 @@ pub(crate) struct Node {
     pub(crate) failed: Option<Error>,
     pub(crate) outbox: Vec<(NodeId, Message)>,
     proposed: Option<(u64, u64, u64)>,
+    /// Payloads of held-back appends, proposed to the core as one batch once a follower's
+    /// pipeline has room (adaptive batching: one entry batch, one local write and one commit
+    /// computation for many concurrent appends; none of them waits when the pipeline is idle).
+    queued: Vec<Bytes>,
+    queued_waiters: Vec<Queued>,
     unsynced: bool,
     pub(crate) names: BTreeMap<NodeId, String>,
 }
@@ -57,6 +70,8 @@ impl Node {
             failed: None,
             outbox: Vec::new(),
             proposed: None,
+            queued: Vec::new(),
+            queued_waiters: Vec::new(),
             unsynced: false,
             names,
         }
@@ -81,13 +96,64 @@ impl Node {
         if self.failed.is_some() {
             return;
         }
+        let tick = matches!(input, Input::Tick);
         self.raft.step(input);
         if let Err(e) = self.drain() {
             self.stop(Error::Poisoned {
                 cause: e.to_string(),
             });
         }
+        self.flush(tick);
         self.resolve();
+    }
+
+    /// Proposes the held-back appends when a follower can take them (or on `force`, each tick,
+    /// so a leader whose followers are all slow still persists them); fails them with
+    /// `NotLeader` (they never reached the log) once this node no longer leads.
+    fn flush(&mut self, force: bool) {
+        if self.queued.is_empty() || self.failed.is_some() {
+            return;
+        }
+        if !self.raft.is_leader() {
+            let leader = self.leader_name();
+            self.queued.clear();
+            for q in self.queued_waiters.drain(..) {
+                let leader = leader.clone();
+                let _ = q.tx.send(Err(Error::NotLeader { leader }));
+            }
+            return;
+        }
+        if !force && !self.raft.can_send_append() {
+            return;
+        }
+        self.proposed = None;
+        self.raft
+            .step(Input::Propose(std::mem::take(&mut self.queued)));
+        if let Err(e) = self.drain() {
+            self.stop(Error::Poisoned {
+                cause: e.to_string(),
+            });
+        }
+        let batch = std::mem::take(&mut self.queued_waiters);
+        let Some((first, _, term)) = self.proposed.take() else {
+            let leader = self.leader_name();
+            for q in batch {
+                let leader = leader.clone();
+                let _ = q.tx.send(Err(Error::NotLeader { leader }));
+            }
+            return;
+        };
+        let mut next = first;
+        for q in batch {
+            next += q.count;
+            self.waiters.push_back(Waiter {
+                last_index: next - 1,
+                term,
+                first_version: q.first_version,
+                durability: q.durability,
+                tx: q.tx,
+            });
+        }
     }
 
     fn disk(&mut self) -> Result<&mut Box<dyn Storage>> {
@@ -174,13 +240,11 @@ impl Node {
     /// The version the next proposal starts at: after the last data entry in the leader's log.
     fn next_version(&self) -> Result<u64> {
         let log = self.raft.log();
+        if let Some(q) = self.queued_waiters.last() {
+            return Ok(q.first_version + q.count);
+        }
         match log.entries().iter().rev().find(|e| !e.data.is_empty()) {
-            Some(e) => decode_payload(&e.data)
-                .map(|p| p.version + 1)
-                .map_err(|err| Error::Corrupt {
-                    location: format!("raft entry {}", e.index),
-                    reason: err.to_string(),
-                }),
+            Some(e) => version_of(e.index, &e.data).map(|v| v + 1),
             None => Ok(self.mirror.version_at(log.offset()) + 1),
         }
     }
@@ -199,15 +263,26 @@ impl Node {
             });
         }
         let first_version = self.next_version()?;
+        let payloads = encode(first_version);
+        let (tx, rx) = oneshot::channel();
+        if !self.queued.is_empty() || !self.raft.can_send_append() {
+            self.queued_waiters.push(Queued {
+                count: payloads.len() as u64,
+                first_version,
+                durability,
+                tx,
+            });
+            self.queued.extend(payloads);
+            return Ok(rx);
+        }
         self.proposed = None;
-        self.step(Input::Propose(encode(first_version)));
+        self.step(Input::Propose(payloads));
         self.check()?;
         let Some((_, last_index, term)) = self.proposed.take() else {
             return Err(Error::NotLeader {
                 leader: self.leader_name(),
             });
         };
-        let (tx, rx) = oneshot::channel();
         self.waiters.push_back(Waiter {
             last_index,
             term,
@@ -278,6 +353,10 @@ impl Node {
         let err = self.failed.clone().unwrap_or(err);
         for w in self.waiters.drain(..) {
             let _ = w.tx.send(Err(err.clone()));
+        }
+        self.queued.clear();
+        for q in self.queued_waiters.drain(..) {
+            let _ = q.tx.send(Err(err.clone()));
         }
         for (_, tx) in std::mem::take(&mut self.reads) {
             let _ = tx.send(Err(err.clone()));

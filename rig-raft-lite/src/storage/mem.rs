@@ -8,6 +8,9 @@ use rig_core::{Result, Snapshot};
 use super::{Loaded, Storage};
 use crate::core::{Entry, HardState, Restored};
 
+/// The written log is `written`; the durable one (what a power loss keeps) is
+/// `written[..clean]` followed by `shadow`, the durable entries that later writes replaced.
+/// Entries are held once, so a sync costs nothing per entry.
 #[derive(Debug, Default)]
 struct Disk {
     hs: HardState,
@@ -15,10 +18,15 @@ struct Disk {
     offset_term: u64,
     base_version: u64,
     written: Vec<Entry>,
-    synced: Vec<Entry>,
-    /// `written[..clean]` equals `synced[..clean]`: a sync copies only what changed after it.
     clean: usize,
+    shadow: Vec<Entry>,
     snapshot: Option<Snapshot>,
+}
+
+impl Disk {
+    fn synced_last(&self) -> Option<&Entry> {
+        self.shadow.last().or(self.written[..self.clean].last())
+    }
 }
 
 /// A shareable in-memory disk: clone it to keep it across a node's restart.
@@ -41,8 +49,10 @@ impl MemStorage {
 
     /// A power loss: every write since the last sync is gone.
     pub fn crash(&self) {
-        let mut d = self.disk();
-        d.written = d.synced.clone();
+        let mut guard = self.disk();
+        let d = &mut *guard;
+        d.written.truncate(d.clean);
+        d.written.append(&mut d.shadow);
         d.clean = d.written.len();
     }
 }
@@ -70,34 +80,43 @@ impl Storage for MemStorage {
         let Some(first) = entries.first() else {
             return Ok(());
         };
-        let mut d = self.disk();
+        let mut guard = self.disk();
+        let d = &mut *guard;
         let keep = (first.index - d.offset - 1) as usize;
+        if keep < d.clean {
+            // Durable entries about to be replaced: keep them for a power loss.
+            let mut replaced = d.written[keep..d.clean].to_vec();
+            replaced.append(&mut d.shadow);
+            d.shadow = replaced;
+            d.clean = keep;
+        }
         d.written.truncate(keep);
         d.written.extend_from_slice(entries);
-        d.clean = d.clean.min(keep);
         Ok(())
     }
 
     fn sync(&mut self) -> Result<Option<(u64, u64)>> {
-        let mut guard = self.disk();
-        let d = &mut *guard;
-        d.synced.truncate(d.clean);
-        d.synced.extend_from_slice(&d.written[d.clean..]);
+        let mut d = self.disk();
+        d.shadow.clear();
         d.clean = d.written.len();
-        Ok(d.synced.last().map(|e| (e.index, e.term)))
+        Ok(d.written.last().map(|e| (e.index, e.term)))
     }
 
     fn compact(&mut self, through: u64, base_version: u64) -> Result<()> {
-        let mut d = self.disk();
-        let Some(term) = d.synced.iter().find(|e| e.index == through).map(|e| e.term) else {
+        let mut guard = self.disk();
+        let d = &mut *guard;
+        // Only a durable prefix is compacted (the core compacts what it persisted).
+        let durable = through <= d.synced_last().map_or(0, |e| e.index)
+            && through > d.offset
+            && (through - d.offset) as usize <= d.clean;
+        if !durable {
             return Ok(());
-        };
-        let dropped = d.synced.iter().take_while(|e| e.index <= through).count();
-        d.synced.drain(..dropped);
-        d.written.retain(|e| e.index > through);
-        d.clean = d.clean.saturating_sub(dropped);
+        }
+        let dropped = (through - d.offset) as usize;
+        d.offset_term = d.written[dropped - 1].term;
+        d.written.drain(..dropped);
+        d.clean -= dropped;
         d.offset = through;
-        d.offset_term = term;
         d.base_version = base_version;
         Ok(())
     }
