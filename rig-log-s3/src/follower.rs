@@ -21,7 +21,7 @@ use rig_core::{
     AppendFuture, Durability, Error, Log, LogPayload, Operation, Result, Role, Snapshot,
 };
 
-use crate::format::decode_batch;
+use crate::chain::{batch_holding, decode_chain_batch};
 use crate::io::{get, list_versions, list_versions_after, store_error, BACKEND};
 use crate::layout::Layout;
 use crate::options::S3LogOptions;
@@ -271,20 +271,7 @@ impl Shared {
                 "version {key} is no longer in the store ({path} was compacted)"
             )));
         };
-        let batch =
-            decode_batch(&bytes).map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
-        if batch.header.first != key || batch.header.count != count {
-            return Err(Error::corrupt(
-                path.to_string(),
-                format!(
-                    "expected versions {key}..{} but the batch holds {} from {}",
-                    key + u64::from(count) - 1,
-                    batch.header.count,
-                    batch.header.first
-                ),
-            ));
-        }
-        Ok(batch.entries)
+        decode_chain_batch(&path, &bytes, key, count)
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<LogPayload>> {
@@ -301,13 +288,7 @@ impl Shared {
                         v.first_version
                     )));
                 }
-                let Some((&key, &count)) = v.index.range(..=next).next_back() else {
-                    return Err(Error::corrupt(
-                        self.layout.log(next).to_string(),
-                        "no batch holds this version",
-                    ));
-                };
-                (key, count)
+                batch_holding(&v.index, &self.layout, next)?
             };
             let entries = self.fetch(key, count).await?;
             let want = (max - out.len()).min((committed - next + 1) as usize);

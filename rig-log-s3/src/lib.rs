@@ -126,6 +126,7 @@
     unreachable_pub
 )]
 
+mod chain;
 mod commit;
 mod config;
 mod follower;

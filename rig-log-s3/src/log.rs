@@ -12,8 +12,9 @@ use rig_core::{
     AppendFuture, Durability, Error, Log, LogPayload, Operation, Result, Role, Snapshot,
 };
 
+use crate::chain::{batch_holding, decode_chain_batch};
 use crate::commit::{Actions, CommitState, Job};
-use crate::format::{decode_batch, encode_batch};
+use crate::format::encode_batch;
 use crate::io::{get, store_error, BACKEND};
 use crate::layout::Layout;
 use crate::options::S3LogOptions;
@@ -290,20 +291,7 @@ impl Inner {
                 "log batch on the chain is missing",
             ));
         };
-        let batch =
-            decode_batch(&bytes).map_err(|e| Error::corrupt(path.to_string(), e.to_string()))?;
-        if batch.header.first != key || batch.header.count != count {
-            return Err(Error::corrupt(
-                path.to_string(),
-                format!(
-                    "expected versions {key}..{} but the batch holds {} from {}",
-                    key + u64::from(count) - 1,
-                    batch.header.count,
-                    batch.header.first
-                ),
-            ));
-        }
-        Ok(batch.entries)
+        decode_chain_batch(&path, &bytes, key, count)
     }
 
     async fn read(&self, from: u64, max: usize) -> Result<Vec<LogPayload>> {
@@ -326,13 +314,7 @@ impl Inner {
                     out.extend(s.pending_from(next, max - out.len()));
                     break;
                 }
-                let Some((&key, &count)) = s.index.range(..=next).next_back() else {
-                    return Err(Error::corrupt(
-                        self.layout.log(next).to_string(),
-                        "no batch holds this version",
-                    ));
-                };
-                (key, count)
+                batch_holding(&s.index, &self.layout, next)?
             };
             let entries = self.fetch(key, count).await?;
             let skip = (next - key) as usize;
