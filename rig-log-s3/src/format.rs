@@ -99,7 +99,10 @@ pub(crate) fn decode_batch_header(buf: &[u8]) -> Result<BatchHeader, CodecError>
 pub(crate) fn decode_batch(buf: &[u8]) -> Result<Batch, CodecError> {
     let header = decode_batch_header(buf)?;
     let mut pos = LOG_HEADER_LEN;
-    let mut entries = Vec::with_capacity(header.count as usize);
+    // `count` is not trusted for the allocation: every record takes at least a frame header, so
+    // the bytes present bound how many can follow (a crafted count once asked for 377 GB).
+    let room = (buf.len() - LOG_HEADER_LEN) / codec::RECORD_HEADER_LEN;
+    let mut entries = Vec::with_capacity((header.count as usize).min(room));
     for i in 0..u64::from(header.count) {
         match codec::decode_record(&buf[pos..], header.first) {
             RecordRead::Record { payload, len } => {
