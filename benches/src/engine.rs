@@ -1,5 +1,7 @@
 //! `rig-bench file|mem`: C concurrent clients call `Rig::execute` on a trivial service whose
-//! resources are per-client keys, so disjoint ops batch into one append.
+//! resources are per-client keys, so disjoint ops batch into one append. `file`'s baseline is the
+//! same-run fsync ceiling at C records per fdatasync; `mem`'s is the same clients appending to a
+//! `MemLog` directly, so its ratio is the engine's overhead.
 
 use std::time::{Duration, Instant};
 
@@ -99,10 +101,41 @@ pub(crate) async fn drive<L: Log>(
     (elapsed, latencies)
 }
 
+/// C tasks call `Log::append` on `log` directly (no engine), one op per call at `Local`;
+/// returns the elapsed time and every latency.
+async fn append_directly<L: Log>(
+    log: std::sync::Arc<L>,
+    clients: usize,
+    ops: usize,
+    op_bytes: usize,
+) -> (Duration, Vec<Duration>) {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let log = log.clone();
+        let n = ops / clients + usize::from(c < ops % clients);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                log.append(vec![op(c as u64, op_bytes)], rig_core::Durability::Local)
+                    .await
+                    .expect("append");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut latencies = Vec::with_capacity(ops);
+    for t in tasks {
+        latencies.extend(t.await.expect("client task"));
+    }
+    (started.elapsed(), latencies)
+}
+
 /// `rig-bench log`: C tasks call `Log::append` on a [`FileLog`] directly (no engine), one
 /// op per call at `Local`: the backend alone, comparable to a bare write-ahead log like okaywal.
 pub(crate) fn run_log(clients: usize, ops: usize, op_bytes: usize) -> Report {
-    use rig_core::Durability;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,30 +146,7 @@ pub(crate) fn run_log(clients: usize, ops: usize, op_bytes: usize) -> Report {
             .expect("open the file log"),
     );
     let ceiling = probe::ceiling(dir.path(), clients, 2.0);
-    let (elapsed, latencies) = rt.block_on(async {
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for c in 0..clients {
-            let log = log.clone();
-            let n = ops / clients + usize::from(c < ops % clients);
-            tasks.push(tokio::spawn(async move {
-                let mut lat = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let t = Instant::now();
-                    log.append(vec![op(c as u64, op_bytes)], Durability::Local)
-                        .await
-                        .expect("append");
-                    lat.push(t.elapsed());
-                }
-                lat
-            }));
-        }
-        let mut latencies = Vec::with_capacity(ops);
-        for t in tasks {
-            latencies.extend(t.await.expect("client task"));
-        }
-        (started.elapsed(), latencies)
-    });
+    let (elapsed, latencies) = rt.block_on(append_directly(log, clients, ops, op_bytes));
     Report {
         scenario: "log".into(),
         clients,
@@ -168,9 +178,17 @@ pub(crate) fn run(file: bool, clients: usize, ops: usize, op_bytes: usize) -> Re
             rt.block_on(drive(log, clients, ops, op_bytes, true)),
         )
     } else {
+        // The same-run baseline of the engine's overhead: the same clients appending to a
+        // MemLog directly, without the engine.
+        let (raw, _) = rt.block_on(append_directly(
+            std::sync::Arc::new(MemLog::new()),
+            clients,
+            ops,
+            op_bytes,
+        ));
         (
             "mem",
-            None,
+            Some(("memlog-append".to_owned(), ops as f64 / raw.as_secs_f64())),
             rt.block_on(drive(MemLog::new(), clients, ops, op_bytes, true)),
         )
     };

@@ -43,13 +43,13 @@ pub(crate) fn ceiling(dir: &Path, per_sync: usize, seconds: f64) -> f64 {
     rate
 }
 
-/// `rig-bench fsync-probe`: one JSON object per batch size.
-pub(crate) fn run_probe(seconds: f64) {
+/// The probe's JSON objects, one per batch size (1, 16 and 256 records per fdatasync).
+pub(crate) fn results(seconds: f64) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().expect("temp dir");
-    for k in [1usize, 16, 256] {
-        let rate = ceiling(dir.path(), k, seconds);
-        println!(
-            "{}",
+    [1usize, 16, 256]
+        .into_iter()
+        .map(|k| {
+            let rate = ceiling(dir.path(), k, seconds);
             serde_json::json!({
                 "scenario": "fsync-probe",
                 "records_per_fsync": k,
@@ -57,6 +57,13 @@ pub(crate) fn run_probe(seconds: f64) {
                 "records_per_sec": rate.round(),
                 "fsyncs_per_sec": (rate / k as f64).round(),
             })
-        );
+        })
+        .collect()
+}
+
+/// `rig-bench fsync-probe`: one JSON object per batch size.
+pub(crate) fn run_probe(seconds: f64) {
+    for v in results(seconds) {
+        println!("{v}");
     }
 }

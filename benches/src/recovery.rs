@@ -6,8 +6,13 @@ use std::time::Instant;
 use rig_core::{Durability, Log, Operation};
 use rig_log_file::{FileLog, FileLogOptions};
 
-/// Writes about `mb` MiB of `op_bytes`-byte operations, then reopens and reads them all back.
+/// `rig-bench recovery`: prints [`measure`]'s JSON object.
 pub(crate) fn run(mb: u64, op_bytes: usize) {
+    println!("{}", measure(mb, op_bytes));
+}
+
+/// Writes about `mb` MiB of `op_bytes`-byte operations, then reopens and reads them all back.
+pub(crate) fn measure(mb: u64, op_bytes: usize) -> serde_json::Value {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -54,17 +59,14 @@ pub(crate) fn run(mb: u64, op_bytes: usize) {
     });
     let read_secs = started.elapsed().as_secs_f64();
     let gib = |b: u64, s: f64| b as f64 / s / (1u64 << 30) as f64;
-    println!(
-        "{}",
-        serde_json::json!({
-            "scenario": "recovery",
-            "entries": committed,
-            "op_bytes": op_bytes,
-            "segment_bytes": bytes,
-            "open_secs": open_secs,
-            "open_gib_per_sec": gib(bytes, open_secs),
-            "replay_secs": read_secs,
-            "replay_gib_per_sec": gib(payload_bytes, read_secs),
-        })
-    );
+    serde_json::json!({
+        "scenario": "recovery",
+        "entries": committed,
+        "op_bytes": op_bytes,
+        "segment_bytes": bytes,
+        "open_secs": open_secs,
+        "open_gib_per_sec": gib(bytes, open_secs),
+        "replay_secs": read_secs,
+        "replay_gib_per_sec": gib(payload_bytes, read_secs),
+    })
 }
