@@ -42,10 +42,19 @@
 //! versions stay gap-free. The leader assigns them from the last data entry of its own log, which
 //! holds every committed entry.
 //!
+//! # Reads
+//! Reads on a follower are local (possibly stale). `read_barrier` on the leader is linearizable:
+//! by default through read index (a heartbeat round confirms leadership); with
+//! [`core::Config::lease_reads`] the leader answers at once while its lease holds. The lease runs
+//! `election_ticks - lease_margin_ticks` from the sending of the last heartbeat round a majority
+//! acknowledged; followers that acknowledged refuse votes for `election_ticks` after receiving
+//! it, and a restarted node refuses votes for `election_ticks`, so the lease is safe as long as
+//! clocks drift apart by less than the margin; a leadership transfer revokes it for the term.
+//!
 //! # Limits of part 1
 //! Compaction never drops an entry some voter may still need (the floor is the prefix durable on
 //! every voter), because snapshots are not yet streamed to lagging followers. Membership is
-//! static. The leader lease for reads is not implemented: `read_barrier` always uses read index.
+//! static.
 #![forbid(unsafe_code)]
 
 pub mod core;

@@ -13,14 +13,17 @@ impl Raft {
     /// Whether a leader was heard from within the minimum election timeout (check-quorum's
     /// lease: vote requests are ignored meanwhile, so a flaky node cannot depose a healthy leader).
     pub(super) fn in_lease(&self) -> bool {
+        let heard = self.leader.is_some() && self.leader != Some(self.cfg.id);
         self.cfg.check_quorum
-            && self.leader.is_some()
-            && self.leader != Some(self.cfg.id)
+            && (heard || self.quiet_after_boot)
             && self.election_elapsed < self.cfg.election_ticks
     }
 
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed += 1;
+        if self.election_elapsed >= self.cfg.election_ticks {
+            self.quiet_after_boot = false;
+        }
         if self.election_elapsed >= self.randomized_timeout {
             if self.cfg.pre_vote {
                 self.campaign_pre_vote();
@@ -172,6 +175,9 @@ impl Raft {
             return;
         }
         self.transfer = Some((to, 0));
+        // The target campaigns with a forced vote that ignores the followers' lease: no lease
+        // read may be served for the rest of this term.
+        self.reads.revoke_lease();
         self.maybe_send_timeout_now();
     }
 

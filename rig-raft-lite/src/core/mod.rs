@@ -76,6 +76,11 @@ pub struct Raft {
     floor: u64,
     election_elapsed: u32,
     randomized_timeout: u32,
+    /// Ticks since start (every role): the leader lease's clock.
+    now: u64,
+    /// Lease reads: a (re)started node refuses votes for an election timeout, since it cannot
+    /// know which leader's lease it acknowledged before it stopped.
+    quiet_after_boot: bool,
     heartbeat_elapsed: u32,
     votes: BTreeMap<NodeId, bool>,
     progress: BTreeMap<NodeId, Progress>,
@@ -110,6 +115,8 @@ impl Raft {
             floor: 0,
             election_elapsed: 0,
             randomized_timeout: 0,
+            now: 0,
+            quiet_after_boot: false,
             heartbeat_elapsed: 0,
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
@@ -118,6 +125,7 @@ impl Raft {
             out: Vec::new(),
             scratch: (Vec::new(), Vec::new()),
         };
+        raft.quiet_after_boot = raft.cfg.lease_reads && raft.cfg.check_quorum;
         raft.reset_election_timer();
         raft
     }
@@ -191,6 +199,10 @@ impl Raft {
     /// The in-memory log.
     pub fn log(&self) -> &MemLog {
         &self.log
+    }
+    /// How many reads this node answered under its leader lease (without a heartbeat round).
+    pub fn lease_reads_served(&self) -> u64 {
+        self.reads.lease_served
     }
     /// The configuration.
     pub fn config(&self) -> &Config {
@@ -328,6 +340,7 @@ impl Raft {
     }
 
     fn tick(&mut self) {
+        self.now += 1;
         if self.role == RoleKind::Leader {
             self.tick_leader();
         } else {

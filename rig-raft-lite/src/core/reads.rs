@@ -1,8 +1,12 @@
 //! Linearizable reads through read index: the leader confirms it still leads with a heartbeat
 //! round started after the request, then answers with its commit index (once it has committed an
 //! entry of its own term, so the index covers every earlier committed write).
+//!
+//! With [`Config::lease_reads`](super::Config::lease_reads), the leader answers at once while its
+//! lease holds: every heartbeat round is numbered and timed, and a round a majority acknowledged
+//! extends the lease to `election_ticks - lease_margin_ticks` after that round was sent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use super::state::{Message, NodeId, Output, RoleKind};
 use super::Raft;
@@ -16,28 +20,86 @@ pub(super) struct Reads {
     pending: Vec<(u64, u64)>,
     /// The highest round each follower answered in this leadership.
     acked: BTreeMap<NodeId, u64>,
+    /// (round, tick it was sent) of rounds not yet confirmed by a majority.
+    sent: VecDeque<(u64, u64)>,
+    /// The sending tick of the latest round a majority confirmed: the lease's start.
+    lease_from: Option<u64>,
+    /// A leadership transfer began: no lease for the rest of the term.
+    lease_revoked: bool,
+    /// Reads answered under the lease, ever (observability and tests).
+    pub(super) lease_served: u64,
 }
 
 impl Reads {
-    pub(super) fn seq(&self) -> u64 {
+    /// Starts a heartbeat round sent at tick `now`; its number.
+    pub(super) fn new_round(&mut self, now: u64) -> u64 {
+        self.seq += 1;
+        self.sent.push_back((self.seq, now));
+        // Bounded: a leader that never hears back keeps only the latest rounds' times.
+        if self.sent.len() > 1024 {
+            self.sent.pop_front();
+        }
         self.seq
     }
 
     pub(super) fn reset(&mut self) {
         self.pending.clear();
         self.acked.clear();
+        self.sent.clear();
+        self.lease_from = None;
+        self.lease_revoked = false;
+    }
+
+    pub(super) fn revoke_lease(&mut self) {
+        self.lease_revoked = true;
+        self.lease_from = None;
+    }
+
+    /// Round `confirmed` (and every earlier one) was acknowledged by a majority.
+    fn confirm(&mut self, confirmed: u64) {
+        while let Some(&(seq, at)) = self.sent.front() {
+            if seq > confirmed {
+                break;
+            }
+            self.sent.pop_front();
+            if !self.lease_revoked {
+                self.lease_from = Some(self.lease_from.map_or(at, |t| t.max(at)));
+            }
+        }
     }
 }
 
 impl Raft {
+    /// Whether the leader lease holds now (see [`Config::lease_reads`](super::Config)).
+    pub(super) fn lease_valid(&self) -> bool {
+        let span = u64::from(
+            self.cfg
+                .election_ticks
+                .saturating_sub(self.cfg.lease_margin_ticks.max(1)),
+        );
+        self.cfg.lease_reads
+            && self.cfg.check_quorum
+            && self.role == RoleKind::Leader
+            && self.transfer.is_none()
+            && self
+                .reads
+                .lease_from
+                .is_some_and(|from| self.now < from + span)
+    }
+
     pub(super) fn read_index(&mut self, id: u64) {
         if self.role != RoleKind::Leader {
             let leader = self.leader;
             self.out.push(Output::ReadFailed { id, leader });
             return;
         }
-        self.reads.seq += 1;
-        let seq = self.reads.seq;
+        if self.lease_valid() && self.log.term(self.commit) == Some(self.hs.term) {
+            let index = self.commit;
+            self.reads.lease_served += 1;
+            self.out.push(Output::ReadReady { id, index });
+            return;
+        }
+        let seq = self.reads.new_round(self.now);
         self.reads.pending.push((id, seq));
         let term = self.hs.term;
         for p in self.peers() {
@@ -62,7 +124,19 @@ impl Raft {
     pub(super) fn on_read_ack(&mut self, from: NodeId, seq: u64) {
         let acked = self.reads.acked.entry(from).or_insert(0);
         *acked = (*acked).max(seq);
+        if self.cfg.lease_reads {
+            let confirmed = self.confirmed_round();
+            self.reads.confirm(confirmed);
+        }
         self.resolve_reads();
+    }
+
+    /// The latest round a majority (the leader included) acknowledged.
+    fn confirmed_round(&self) -> u64 {
+        let mut acks: Vec<u64> = self.reads.acked.values().copied().collect();
+        acks.push(u64::MAX); // the leader itself
+        acks.sort_unstable_by(|a, b| b.cmp(a));
+        acks.get(self.cfg.quorum() - 1).copied().unwrap_or(0)
     }
 
     /// Answers every read whose round a majority confirmed, once the commit index is of this term.
@@ -70,10 +144,7 @@ impl Raft {
         if self.reads.pending.is_empty() || self.log.term(self.commit) != Some(self.hs.term) {
             return;
         }
-        let mut acks: Vec<u64> = self.reads.acked.values().copied().collect();
-        acks.push(u64::MAX); // the leader itself
-        acks.sort_unstable_by(|a, b| b.cmp(a));
-        let confirmed = acks.get(self.cfg.quorum() - 1).copied().unwrap_or(0);
+        let confirmed = self.confirmed_round();
         let index = self.commit;
         let (ready, waiting): (Vec<_>, Vec<_>) = self
             .reads

@@ -325,7 +325,8 @@ impl Raft {
     }
 
     pub(super) fn broadcast_heartbeat(&mut self) {
-        let (term, seq, floor) = (self.hs.term, self.reads.seq(), self.compaction_floor());
+        let seq = self.reads.new_round(self.now);
+        let (term, floor) = (self.hs.term, self.compaction_floor());
         for p in self.peers() {
             let matched = self.progress.get(&p).map_or(0, |pr| pr.matched);
             let commit = self.commit.min(matched);

@@ -39,6 +39,15 @@ pub struct Config {
     /// A leader steps down when it has not heard from a majority within an election timeout, and
     /// followers ignore vote requests while they hear from a leader.
     pub check_quorum: bool,
+    /// Leader-lease reads (off by default): `read_index` answers at once, without a heartbeat
+    /// round, while the lease holds. The lease lasts `election_ticks - lease_margin_ticks` from
+    /// the *sending* of the last heartbeat round a majority acknowledged; every follower that
+    /// acknowledged it refuses votes for `election_ticks` after *receiving* it (check-quorum,
+    /// which the lease requires), and a restarted node refuses votes for `election_ticks`, so no
+    /// other leader can be elected before the lease ends if clocks drift by less than the margin.
+    pub lease_reads: bool,
+    /// The lease's safety margin for clock drift between nodes (in ticks, at least 1).
+    pub lease_margin_ticks: u32,
 }
 
 impl Config {
@@ -54,6 +63,8 @@ impl Config {
             commit_mode: CommitMode::Strict,
             pre_vote: true,
             check_quorum: true,
+            lease_reads: false,
+            lease_margin_ticks: 2,
         }
     }
 

@@ -162,6 +162,11 @@ impl RaftLog {
         self.shared.lock().raft.term()
     }
 
+    /// How many `read_barrier` calls this node answered under its leader lease.
+    pub fn lease_reads_served(&self) -> u64 {
+        self.shared.lock().raft.lease_reads_served()
+    }
+
     /// Asks the leader (this node) to hand leadership to `to`.
     pub fn transfer_leader(&self, to: NodeId) {
         self.shared.with_node(|n| n.step(Input::TransferLeader(to)));

@@ -4,3 +4,4 @@
 pub mod cluster;
 pub mod group;
 pub mod invariants;
+pub mod sim_group;
