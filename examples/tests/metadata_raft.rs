@@ -1,0 +1,218 @@
+//! The `metadata` binary on the Raft backend: three real processes on loopback ports. Writes
+//! through a follower get 421 with the leader's HTTP address and a following client lands on
+//! the leader; create, read, update, delete and rejections; SIGKILL of the leader, a new leader,
+//! every acknowledged user still there, the killed node rejoining, and a SIGKILL of all three.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::{bounded, eventually, free_port, retry_unavailable, Server};
+use hyper::{Method, StatusCode};
+use rig_examples::metadata::error::ErrorBody;
+use rig_examples::metadata::{ClientError, MetadataClient, User, UserUpdate};
+
+const PSK: &str = "a raft test pre-shared key";
+
+fn user(i: usize) -> User {
+    User {
+        id: format!("user-{i}"),
+        name: format!("User {i}"),
+        email: format!("user{i}@example.com"),
+    }
+}
+
+/// The ports of a three-node group: (raft, http) per node id.
+struct Group {
+    ports: BTreeMap<u64, (u16, u16)>,
+}
+
+impl Group {
+    fn new() -> Self {
+        Self {
+            ports: (1..=3).map(|id| (id, (free_port(), free_port()))).collect(),
+        }
+    }
+
+    fn http(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.ports[&id].1)
+    }
+
+    fn start(&self, id: u64, dir: &Path) -> Server {
+        let peers = self
+            .ports
+            .iter()
+            .map(|(n, (raft, _))| format!("{n}=127.0.0.1:{raft}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let peer_http = self
+            .ports
+            .keys()
+            .filter(|n| **n != id)
+            .map(|n| format!("{n}={}", self.http(*n)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let (listen, node_id) = (self.http(id), id.to_string());
+        let flags = [
+            "--listen",
+            &listen,
+            "--backend",
+            "raft",
+            "--node-id",
+            &node_id,
+            "--peers",
+            &peers,
+            "--peer-http",
+            &peer_http,
+            "--group-token",
+            "7",
+        ];
+        Server::spawn(&dir.join(format!("n{id}")), &flags, &[("RIG_PSK", PSK)])
+    }
+}
+
+/// Waits until one of `nodes` says it leads and every other names it; returns its id.
+async fn leader_of(group: &Group, nodes: &BTreeMap<u64, Server>) -> u64 {
+    eventually("one leader every node agrees on", || async {
+        let mut leader = None;
+        let mut named = Vec::new();
+        for (id, n) in nodes {
+            let s = n.client.status().await.ok()?;
+            match s.role.as_str() {
+                "leader" => leader = Some(*id),
+                _ => named.push(s.leader?),
+            }
+        }
+        let leader = leader?;
+        named
+            .iter()
+            .all(|l| *l == group.http(leader))
+            .then_some(leader)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn three_processes_redirect_serve_and_survive_the_leaders_sigkill() {
+    bounded(
+        "three_processes_redirect_serve_and_survive_the_leaders_sigkill",
+        async {
+            let dir = tempfile::tempdir().unwrap();
+            let group = Group::new();
+            let mut nodes: BTreeMap<u64, Server> = (1..=3)
+                .map(|id| (id, group.start(id, dir.path())))
+                .collect();
+            let leader = leader_of(&group, &nodes).await;
+            let follower_id = (1..=3).find(|id| *id != leader).unwrap();
+            let follower = &nodes[&follower_id].client;
+
+            // A write to a follower: 421 with the leader's HTTP address, nothing applied.
+            let body =
+                r#"{"method":"user_create","data":{"id":"x","name":"X","email":"x@example.com"}}"#;
+            let (status, bytes) = follower
+                .raw(Method::POST, "/do", Some(body.into()))
+                .await
+                .unwrap();
+            assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+            let error: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(error.error.leader, Some(group.http(leader)));
+
+            // A following client sent to the follower ends up on the leader.
+            let c = MetadataClient::new(&nodes[&follower_id].addr)
+                .unwrap()
+                .following_leader();
+            for i in 0..10 {
+                let u = user(i);
+                retry_unavailable("create", || c.create_user(&u))
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(c.addr(), group.http(leader));
+            let changed = UserUpdate {
+                id: "user-1".into(),
+                name: Some("Renamed".into()),
+                email: None,
+            };
+            assert_eq!(
+                c.update_user(&changed).await.unwrap().result.name,
+                "Renamed"
+            );
+            c.delete_user("user-2").await.unwrap();
+            match c.create_user(&user(0)).await {
+                Err(ClientError::Rejected { status: 409, .. }) => {}
+                other => panic!("a duplicate id must get 409, got {other:?}"),
+            }
+            match c
+                .update_user(&UserUpdate {
+                    id: "nobody".into(),
+                    name: Some("N".into()),
+                    email: None,
+                })
+                .await
+            {
+                Err(ClientError::Rejected { status: 404, .. }) => {}
+                other => panic!("updating an unknown user must get 404, got {other:?}"),
+            }
+            assert_eq!(c.get_user("user-1").await.unwrap().unwrap().name, "Renamed");
+            let s = c.status().await.unwrap();
+            assert_eq!(
+                (s.backend.as_str(), s.role.as_str()),
+                ("raft-lite", "leader")
+            );
+            assert!(s.epoch.is_some(), "a raft node reports its term");
+
+            // SIGKILL the leader: the other two elect a new one and keep every acknowledged user.
+            nodes.remove(&leader).unwrap().kill();
+            let new_leader = leader_of(&group, &nodes).await;
+            assert_ne!(new_leader, leader);
+            let c = MetadataClient::new(&nodes[&new_leader].addr)
+                .unwrap()
+                .following_leader();
+            for i in (0..10).filter(|i| *i != 2) {
+                let id = format!("user-{i}");
+                let got = retry_unavailable("read", || c.get_user(&id)).await.unwrap();
+                assert!(got.is_some(), "acknowledged user-{i} lost with the leader");
+            }
+            assert_eq!(c.get_user("user-2").await.unwrap(), None);
+            let u = user(10);
+            retry_unavailable("create after failover", || c.create_user(&u))
+                .await
+                .unwrap();
+
+            // The killed node restarts on its data and catches up.
+            nodes.insert(leader, group.start(leader, dir.path()));
+            let back = nodes[&leader].client.clone();
+            eventually("the restarted node to apply user-10", || async {
+                back.get_user("user-10").await.ok().flatten()
+            })
+            .await;
+            assert_eq!(
+                back.get_user("user-1").await.unwrap().unwrap().name,
+                "Renamed"
+            );
+
+            // SIGKILL all three and start them again: the group recovers every acknowledged user.
+            for (_, n) in std::mem::take(&mut nodes) {
+                n.kill();
+            }
+            let nodes: BTreeMap<u64, Server> = (1..=3)
+                .map(|id| (id, group.start(id, dir.path())))
+                .collect();
+            let leader = leader_of(&group, &nodes).await;
+            let c = &nodes[&leader].client;
+            for i in (0..11).filter(|i| *i != 2) {
+                let id = format!("user-{i}");
+                let got = retry_unavailable("read after a full restart", || c.get_user(&id))
+                    .await
+                    .unwrap();
+                assert!(
+                    got.is_some(),
+                    "acknowledged user-{i} lost by a full restart"
+                );
+            }
+            assert_eq!(c.get_user("user-2").await.unwrap(), None);
+        },
+    )
+    .await
+}
