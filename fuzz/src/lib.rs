@@ -19,6 +19,14 @@ pub mod engine {
 #[path = "../../rig-log-s3/src/format.rs"]
 pub mod s3_format;
 
+/// rig-raft-lite's on-disk records (`storage/records.rs`), compiled as they are; `core` gives
+/// the file the `crate::core` path it expects.
+#[path = "../../rig-raft-lite/src/storage/records.rs"]
+pub mod raft_records;
+pub mod core {
+    pub use rig_raft_lite::core::{Entry, HardState};
+}
+
 /// rig-repl-2pc's protocol messages (`proto.rs`), compiled as they are.
 #[path = "../../rig-repl-2pc/src/proto.rs"]
 pub mod twopc_proto;
@@ -133,4 +141,59 @@ pub fn record_frame(body: &[u8], salt: u64, out: &mut Vec<u8>) {
 pub fn append_crc(out: &mut Vec<u8>) {
     let crc = crc32c::crc32c(out);
     out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// Feeds `data` to every Raft storage decoder (hard state, log header, entry records, snapshot);
+/// what decodes must re-encode to something that decodes the same. The first byte picks fix-ups
+/// past the checksums: bit 0 appends the hard state's CRC, bit 1 frames the `u16`-prefixed chunks
+/// after a log header as chained entry records.
+pub fn raft_records(data: &[u8]) {
+    use raft_records::*;
+    let Some((mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut hs = rest.to_vec();
+    if mode & 1 == 1 {
+        append_crc(&mut hs);
+    }
+    if let Ok(h) = decode_hard_state(&hs) {
+        assert_eq!(
+            decode_hard_state(&encode_hard_state(h)).expect("re-encoded"),
+            h
+        );
+    }
+    if let Ok((offset, term, base)) = decode_log_header(rest) {
+        let header = encode_log_header(offset, term, base);
+        assert_eq!(
+            decode_log_header(&header).expect("re-encoded"),
+            (offset, term, base)
+        );
+        let body = &rest[LOG_HEADER..];
+        let mut records = Vec::new();
+        if mode & 2 == 2 {
+            // Entry records: u32 len, u32 crc32c(body), body = term, index, prev term, data.
+            for c in chunks(body) {
+                records.extend_from_slice(&(c.len() as u32).to_le_bytes());
+                records.extend_from_slice(&crc32c::crc32c(c).to_le_bytes());
+                records.extend_from_slice(c);
+            }
+        } else {
+            records.extend_from_slice(body);
+        }
+        let (entries, ends) = decode_entries(&records, LOG_HEADER, offset, term);
+        assert_eq!(entries.len(), ends.len());
+        let mut again = bytes::BytesMut::new();
+        let mut prev = term;
+        for e in &entries {
+            encode_entry(e, prev, &mut again);
+            prev = e.term;
+        }
+        assert_eq!(decode_entries(&again, LOG_HEADER, offset, term).0, entries);
+    }
+    if let Ok(s) = decode_snapshot(rest) {
+        assert_eq!(
+            decode_snapshot(&encode_snapshot(&s)).expect("re-encoded"),
+            s
+        );
+    }
 }

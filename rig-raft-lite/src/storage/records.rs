@@ -118,7 +118,7 @@ pub(crate) fn decode_entries(
         let word =
             |i: usize| u64::from_le_bytes(body[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
         let (term, index, chained) = (word(0), word(1), word(2));
-        if index != prev_index + 1 || chained != prev_term || term < prev_term {
+        if Some(index) != prev_index.checked_add(1) || chained != prev_term || term < prev_term {
             break;
         }
         entries.push(Entry {
@@ -152,8 +152,10 @@ pub(crate) fn decode_snapshot(buf: &[u8]) -> Result<Snapshot> {
     let version = checked(loc, r.u64_le("version"))?;
     let len = checked(loc, r.u64_le("length"))? as usize;
     let crc = r.u32_le("crc").map_err(|e| corrupt(loc, e.to_string()))?;
-    let data = buf
-        .get(21..21 + len)
+    // `len` comes from the file: checked, so a huge one is `Corrupt`, not an overflow.
+    let data = 21usize
+        .checked_add(len)
+        .and_then(|end| buf.get(21..end))
         .ok_or_else(|| corrupt(loc, "truncated"))?;
     if crc32c::crc32c(data) != crc {
         return Err(corrupt(loc, "checksum mismatch"));
