@@ -17,8 +17,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use rig_examples::metadata::backend::BackendArgs;
 use rig_examples::metadata::MetadataClient;
 
+mod progress;
 mod verify;
 
 /// Operate a rig metadata service: verify its log directory, show its status.
@@ -31,11 +33,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Verify a file log directory: versions, segments, snapshots, checksum errors.
+    /// Verify a file log directory or an S3 prefix: versions, segments or batches, snapshots,
+    /// checksum errors with their location. Changes nothing (an S3 writer is not fenced).
     Verify {
-        /// The service's `--data-dir`.
+        /// The file log directory (the service's `--data-dir`).
+        #[arg(long, conflicts_with_all = ["bucket", "s3_endpoint"], required_unless_present = "bucket")]
+        data_dir: Option<PathBuf>,
+        /// The S3 bucket (credentials and region from the usual `AWS_*` variables).
         #[arg(long)]
-        data_dir: PathBuf,
+        bucket: Option<String>,
+        /// An S3-compatible endpoint (MinIO, moto); without it, AWS S3 itself.
+        #[arg(long)]
+        s3_endpoint: Option<String>,
+        /// The S3 key prefix (the service's `--prefix`).
+        #[arg(long, default_value = "rig-metadata")]
+        prefix: String,
         /// Print one JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -69,7 +81,13 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Verify { data_dir, json } => match verify::run(&data_dir).await {
+        Command::Verify {
+            data_dir,
+            bucket,
+            s3_endpoint,
+            prefix,
+            json,
+        } => match verify_any(data_dir, bucket, s3_endpoint, prefix).await {
             Ok(report) => {
                 if json {
                     println!(
@@ -86,7 +104,7 @@ async fn main() -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("rig-cli: cannot verify {}: {e}", data_dir.display());
+                eprintln!("rig-cli: cannot verify: {e}");
                 ExitCode::from(2)
             }
         },
@@ -123,6 +141,29 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Verifies `data_dir`, or the S3 prefix the other flags name.
+async fn verify_any(
+    data_dir: Option<PathBuf>,
+    bucket: Option<String>,
+    s3_endpoint: Option<String>,
+    prefix: String,
+) -> Result<verify::Report, String> {
+    match data_dir {
+        Some(dir) => verify::run(&dir)
+            .await
+            .map_err(|e| format!("{}: {e}", dir.display())),
+        None => {
+            let args = BackendArgs {
+                bucket,
+                s3_endpoint,
+                prefix,
+                ..Default::default()
+            };
+            verify::run_s3(&args).await.map_err(|e| e.to_string())
+        }
     }
 }
 

@@ -1,12 +1,17 @@
-//! `rig-cli verify`: check a file log directory without changing it.
+//! `rig-cli verify`: check a file log directory or an S3 prefix without changing it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use futures_util::TryStreamExt;
 use rig_core::{Error, Log, Rig};
+use rig_examples::metadata::backend::{s3_options, store_config, BackendArgs, BackendError};
 use rig_examples::metadata::MetadataService;
 use rig_log_file::{FileLog, FileLogOptions, LOCK_FILE};
+use rig_log_s3::S3Log;
 use serde::Serialize;
+
+use crate::progress::Progress;
 
 /// Versions read per call while scanning the log.
 const READ_BATCH: usize = 4096;
@@ -21,7 +26,9 @@ pub(crate) struct FileEntry {
 /// What `verify` found.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Report {
+    /// The directory, or `s3://bucket/prefix`.
     dir: String,
+    /// File segments, or S3 log batches (`LOG/...`).
     segments: Vec<FileEntry>,
     snapshots: Vec<FileEntry>,
     other_files: Vec<String>,
@@ -49,8 +56,14 @@ impl Report {
 
     /// The report as text for a terminal.
     pub(crate) fn text(&self) -> String {
-        let mut out = format!("directory: {}\n", self.dir);
-        out.push_str(&format!("segments: {}\n", self.segments.len()));
+        let s3 = self.dir.starts_with("s3://");
+        let (place, parts) = if s3 {
+            ("prefix", "batches")
+        } else {
+            ("directory", "segments")
+        };
+        let mut out = format!("{place}: {}\n", self.dir);
+        out.push_str(&format!("{parts}: {}\n", self.segments.len()));
         for f in &self.segments {
             out.push_str(&format!("  {} ({} bytes)\n", f.name, f.bytes));
         }
@@ -109,17 +122,57 @@ pub(crate) async fn run(dir: &Path) -> std::io::Result<Report> {
             &dir.display().to_string(),
         )
     };
-    let log = match FileLog::open(copy.path(), FileLogOptions::default()) {
-        Ok(log) => log,
-        Err(e) => {
-            report.errors.push(rename(e));
-            return Ok(report);
-        }
+    match FileLog::open(copy.path(), FileLogOptions::default()) {
+        Ok(log) => check(log, &mut report, rename).await,
+        Err(e) => report.errors.push(rename(e)),
+    }
+    Ok(report)
+}
+
+/// Verifies the S3 log under `--prefix` through a read replica, which never writes: a running
+/// writer is not fenced. `Err` means verification could not run at all (bad flags).
+pub(crate) async fn run_s3(args: &BackendArgs) -> Result<Report, BackendError> {
+    let config = store_config(args)?;
+    let options = s3_options(args)?;
+    let mut report = Report {
+        dir: format!(
+            "s3://{}/{}",
+            config.bucket.as_deref().unwrap_or_default(),
+            options.prefix
+        ),
+        ..Default::default()
     };
+    let store = config.build()?;
+    for (dir, list) in [
+        ("LOG", &mut report.segments),
+        ("SNAPSHOT", &mut report.snapshots),
+    ] {
+        let under = object_store::path::Path::from(format!("{}/{dir}", options.prefix));
+        let listed: Result<Vec<_>, _> = store.list(Some(&under)).try_collect().await;
+        match listed {
+            Ok(mut objects) => {
+                objects.sort_by(|a, b| a.location.cmp(&b.location));
+                list.extend(objects.into_iter().map(|o| FileEntry {
+                    name: o.location.to_string(),
+                    bytes: o.size,
+                }));
+            }
+            Err(e) => report.errors.push(format!("cannot list {under}: {e}")),
+        }
+    }
+    match S3Log::open_follower(store, options).await {
+        Ok(log) => check(log, &mut report, |e| e.to_string()).await,
+        Err(e) => report.errors.push(e.to_string()),
+    }
+    Ok(report)
+}
+
+/// Reads `log` back in full, then rebuilds the service's state from its snapshot and log.
+async fn check<L: Log>(log: L, report: &mut Report, rename: impl Fn(Error) -> String) {
     report.opened = true;
     report.first_version = log.first_version();
     report.committed = log.committed();
-    if let Err(e) = scan(&log, &mut report).await {
+    if let Err(e) = scan(&log, report).await {
         report.errors.push(rename(e));
     }
     match log.load_snapshot().await {
@@ -139,13 +192,15 @@ pub(crate) async fn run(dir: &Path) -> std::io::Result<Report> {
     } else {
         log.close().await.ok();
     }
-    Ok(report)
 }
 
 /// Reads every committed version back, checking that they follow one another.
-async fn scan(log: &FileLog, report: &mut Report) -> Result<(), Error> {
+async fn scan<L: Log>(log: &L, report: &mut Report) -> Result<(), Error> {
     let mut next = report.first_version;
+    let total = (report.committed + 1).saturating_sub(report.first_version);
+    let mut progress = Progress::new("reading the log", total);
     while next <= report.committed {
+        progress.set(next - report.first_version);
         let batch = log.read(next, READ_BATCH).await?;
         if batch.is_empty() {
             return Err(Error::corrupt(
@@ -164,6 +219,7 @@ async fn scan(log: &FileLog, report: &mut Report) -> Result<(), Error> {
             next += 1;
         }
     }
+    progress.finish();
     Ok(())
 }
 

@@ -23,7 +23,7 @@ mod two_pc;
 use std::path::PathBuf;
 
 pub use raft::{open_raft, parse_members, raft_control};
-pub use s3::{open_s3, s3_control, store_config};
+pub use s3::{open_s3, s3_control, s3_options, store_config};
 pub use two_pc::{open_2pc, two_pc_control};
 
 use rig_core::net::handshake::HandshakeConfig;

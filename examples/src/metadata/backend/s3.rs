@@ -46,8 +46,8 @@ pub fn store_config(args: &BackendArgs) -> Result<StoreConfig, BackendError> {
     }
 }
 
-/// The options for `--prefix`.
-pub(crate) fn options(args: &BackendArgs) -> Result<S3LogOptions, BackendError> {
+/// The log options for `--prefix` (a key prefix, no leading slash; a trailing one is dropped).
+pub fn s3_options(args: &BackendArgs) -> Result<S3LogOptions, BackendError> {
     if args.prefix.is_empty() || args.prefix.starts_with('/') {
         return Err(flags(format!(
             "--prefix {:?} must be a non-empty key prefix without a leading slash",
@@ -64,7 +64,7 @@ pub(crate) fn options(args: &BackendArgs) -> Result<S3LogOptions, BackendError> 
 /// instance on the same prefix: its next write fails and it stops.
 pub async fn open_s3(args: &BackendArgs) -> Result<S3Log, BackendError> {
     let store = store_config(args)?.build()?;
-    Ok(S3Log::open(store, options(args)?).await?)
+    Ok(S3Log::open(store, s3_options(args)?).await?)
 }
 
 /// `/status` details of an S3 writer: its epoch.
@@ -98,11 +98,11 @@ mod tests {
             prefix: "/abs".into(),
             ..Default::default()
         };
-        assert!(options(&bad_prefix).is_err());
+        assert!(s3_options(&bad_prefix).is_err());
         let ok = BackendArgs {
             prefix: "a/b/".into(),
             ..Default::default()
         };
-        assert_eq!(options(&ok).unwrap().prefix, "a/b");
+        assert_eq!(s3_options(&ok).unwrap().prefix, "a/b");
     }
 }
