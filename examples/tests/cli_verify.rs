@@ -64,7 +64,7 @@ async fn populated(dir: &Path) {
     for i in 20..25 {
         server.client.create_user(&user(i)).await.unwrap();
     }
-    let out = cli(&["status", "--url", &server.addr]);
+    let out = cli(&["status", "--json", "--url", &server.addr]);
     let status: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (status["version"].as_u64(), status["backend"].as_str()),

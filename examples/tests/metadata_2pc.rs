@@ -1,7 +1,7 @@
 //! The `metadata` binary on the 2PC backend: a primary and a replica as real processes on
 //! loopback ports. Writes, reads, rejections, 421 from the replica with the primary's HTTP
-//! address, a client that follows it, SIGKILL of the primary, and a manual failover through
-//! `rig-cli promote`.
+//! address, a client that follows it, `rig-cli status` of both, SIGKILL of the primary, and a manual
+//! failover through `rig-cli promote`.
 
 mod common;
 
@@ -44,6 +44,14 @@ fn node(dir: &Path, role: &str, repl: u16, peers: u16) -> Server {
         "2000",
     ];
     Server::spawn(dir, &flags, &[("RIG_PSK", PSK)])
+}
+
+/// Runs `rig-cli ARGS`.
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rig-cli"))
+        .args(args)
+        .output()
+        .expect("run rig-cli")
 }
 
 /// Waits until the primary reports its replica connected and caught up.
@@ -119,6 +127,23 @@ async fn primary_and_replica_serve_redirect_and_survive_sigkill() {
             assert_eq!(rs.role, "follower");
             assert_eq!(rs.leader.as_deref(), Some(primary.addr.as_str()));
             assert_eq!(rs.mode.as_deref(), Some("replica"));
+
+            // rig-cli status shows the deployment; a node that does not answer makes it exit 1.
+            let both = format!("{},{}", primary.addr, replica.addr);
+            let out = cli(&["status", "--json", "--url", &both]);
+            assert!(out.status.success(), "{out:?}");
+            let nodes: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(nodes[0]["status"]["role"], "leader");
+            assert_eq!(nodes[0]["status"]["replicas"][0]["connected"], true);
+            assert_eq!(nodes[1]["status"]["role"], "follower");
+            assert_eq!(nodes[1]["status"]["leader"], primary.addr.as_str());
+            let out = cli(&["status", "--url", &format!("{both},127.0.0.1:1")]);
+            assert_eq!(out.status.code(), Some(1), "{out:?}");
+            let table = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                table.contains("leader") && table.contains("UNREACHABLE"),
+                "{table}"
+            );
 
             // A client that follows redirects writes through the replica's address.
             let follower = MetadataClient::new(&replica.addr)

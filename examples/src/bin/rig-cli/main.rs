@@ -21,6 +21,7 @@ use rig_examples::metadata::backend::BackendArgs;
 use rig_examples::metadata::MetadataClient;
 
 mod progress;
+mod status;
 mod verify;
 
 /// Operate a rig metadata service: verify its log directory, show its status.
@@ -52,11 +53,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Show a running service's version, log position, role and backend.
+    /// Show the status of a node or of every node of a deployment: role, leader, applied,
+    /// committed and durable versions, epoch or term, each 2PC replica's lag. Exits with 1 when
+    /// a node does not answer.
     Status {
-        /// The service's base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The nodes' base URLs (repeat the flag or separate with commas).
+        #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+        url: Vec<String>,
+        /// Print JSON: one node's status object, or an array of `{url, status|error}`.
+        #[arg(long)]
+        json: bool,
     },
     /// Ask a running service to snapshot its state now (the log may then drop older entries).
     Snapshot {
@@ -108,19 +114,30 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Status { url } => match client(&url).status().await {
-            Ok(s) => {
-                println!(
+        Command::Status { url, json } => {
+            let nodes = status::gather(&url).await;
+            match (json, nodes.as_slice()) {
+                (true, [one]) => {
+                    if one.reachable() {
+                        let text = serde_json::to_string_pretty(&one.status_json());
+                        println!("{}", text.expect("status encodes"));
+                    }
+                }
+                (true, _) => println!(
                     "{}",
-                    serde_json::to_string_pretty(&s).expect("status encodes")
-                );
+                    serde_json::to_string_pretty(&nodes).expect("status encodes")
+                ),
+                (false, _) => print!("{}", status::table(&nodes)),
+            }
+            if nodes.iter().all(status::NodeStatus::reachable) {
                 ExitCode::SUCCESS
+            } else {
+                for n in nodes.iter().filter(|n| !n.reachable()) {
+                    eprintln!("rig-cli: cannot get the status of {}", n.url());
+                }
+                ExitCode::FAILURE
             }
-            Err(e) => {
-                eprintln!("rig-cli: cannot get the status of {url}: {e}");
-                ExitCode::from(2)
-            }
-        },
+        }
         Command::Promote { url, replicas } => match client(&url).promote(&replicas).await {
             Ok(epoch) => {
                 println!("{url} promoted to primary of epoch {epoch}");
