@@ -98,6 +98,16 @@ fn ratio(v: &Value) -> f64 {
     f(v, "ops_per_sec") / f(v, "baseline_ops_per_sec")
 }
 
+/// The ratio, with the spread over repeated measurements when there were several.
+fn ratio_spread(v: &Value) -> String {
+    let (lo, hi) = (f(v, "ratio_min"), f(v, "ratio_max"));
+    if lo.is_finite() && hi.is_finite() && f(v, "repeats") > 1.0 {
+        format!("{:.2} ({lo:.2}–{hi:.2})", ratio(v))
+    } else {
+        format!("{:.2}", ratio(v))
+    }
+}
+
 /// Where `rig-bench report` reads and writes.
 #[derive(Debug)]
 pub(crate) struct Paths {
@@ -283,7 +293,11 @@ fn headline(by: &BTreeMap<(usize, String), Vec<&Value>>) -> String {
     let mut counts: Vec<f64> = by.values().flatten().map(|v| f(v, "clients")).collect();
     counts.sort_by(f64::total_cmp);
     counts.dedup();
-    let mut md = String::from("### Ratio to the same-run baseline\n\n| scenario | baseline |");
+    let mut md = String::from(
+        "### Ratio to the same-run baseline\n\nEach cell: the median ratio of three measurements, \
+         and in brackets the smallest and largest; the ops/s and latencies in the tables \
+         below are the median measurement's.\n\n| scenario | baseline |",
+    );
     for c in &counts {
         let _ = write!(md, " {} |", clients(*c));
     }
@@ -300,7 +314,7 @@ fn headline(by: &BTreeMap<(usize, String), Vec<&Value>>) -> String {
         for c in &counts {
             match rows.iter().find(|v| f(v, "clients") == *c) {
                 Some(v) => {
-                    let _ = write!(md, " {:.2} |", ratio(v));
+                    let _ = write!(md, " {} |", ratio_spread(v));
                 }
                 None => md.push_str(" – |"),
             }
@@ -317,12 +331,12 @@ fn table(name: &str, rows: &[&Value]) -> String {
         let _ = writeln!(md, "What it measures: {what}. Baseline: {base}.\n");
     }
     md.push_str(
-        "| clients | ops | ops/s | p50 | p99 | max | baseline | baseline ops/s | ratio |\n|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
+        "| clients | ops | ops/s | p50 | p99 | max | baseline | baseline ops/s | ratio (spread) |\n|---:|---:|---:|---:|---:|---:|---|---:|---:|\n",
     );
     for v in rows {
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | `{}` | {} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {} | `{}` | {} | {} |",
             f(v, "clients"),
             f(v, "ops"),
             grouped(f(v, "ops_per_sec")),
@@ -331,7 +345,7 @@ fn table(name: &str, rows: &[&Value]) -> String {
             duration(f(v, "max_us")),
             s(v, "baseline"),
             grouped(f(v, "baseline_ops_per_sec")),
-            ratio(v),
+            ratio_spread(v),
         );
     }
     md.push('\n');

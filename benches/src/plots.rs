@@ -12,7 +12,26 @@ pub(crate) struct Series {
     pub(crate) points: Vec<(f64, f64)>,
 }
 
-const SIZE: (u32, u32) = (760, 440);
+const SIZE: (u32, u32) = (860, 440);
+/// The panel right of the plot that names the lines, so the names never hide a line.
+const LEGEND_WIDTH: u32 = 200;
+
+/// One row per series in `area`: a short line in the series' colour and its label.
+fn legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    series: &[Series],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    for (i, s) in series.iter().enumerate() {
+        let y = 50 + 22 * i as i32;
+        let c = color(i);
+        area.draw(&PathElement::new(vec![(4, y), (26, y)], c.stroke_width(3)))?;
+        area.draw(&Text::new(s.label.clone(), (32, y - 7), ("sans-serif", 13)))?;
+    }
+    Ok(())
+}
 
 fn color(i: usize) -> RGBColor {
     // Distinguishable on white, in a fixed order so a scenario keeps its colour across plots.
@@ -57,8 +76,9 @@ pub(crate) fn against_clients(
 ) -> DrawResult {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
+    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
     let (lo, hi) = log_range(series);
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
@@ -73,18 +93,10 @@ pub(crate) fn against_clients(
         .draw()?;
     for (i, s) in series.iter().enumerate() {
         let c = color(i);
-        chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        chart.draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?;
         chart.draw_series(s.points.iter().map(|p| Circle::new(*p, 3, c.filled())))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&side, series)?;
     root.present()?;
     Ok(())
 }
@@ -99,9 +111,10 @@ pub(crate) fn latency_distribution(
 ) -> DrawResult {
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE)?;
+    let (plot, side) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
     let (lo, hi) = log_range(series);
     let last = percentiles.len().saturating_sub(1) as f64;
-    let mut chart = ChartBuilder::on(&root)
+    let mut chart = ChartBuilder::on(&plot)
         .caption(title, ("sans-serif", 20))
         .margin(12)
         .x_label_area_size(40)
@@ -126,17 +139,9 @@ pub(crate) fn latency_distribution(
         .draw()?;
     for (i, s) in series.iter().enumerate() {
         let c = color(i);
-        chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2)));
+        chart.draw_series(LineSeries::new(s.points.iter().copied(), c.stroke_width(2)))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .draw()?;
+    legend(&side, series)?;
     root.present()?;
     Ok(())
 }
