@@ -166,6 +166,9 @@ async fn primary_and_replica_serve_redirect_and_survive_sigkill() {
             assert_eq!(p.get_user("user-2").await.unwrap(), None);
             create_all(&p, 11..12).await;
             in_sync(&p).await;
+            // SIGTERM: both drain and close their logs cleanly.
+            assert!(primary.terminate().success(), "the primary closes cleanly");
+            assert!(replica.terminate().success(), "the replica closes cleanly");
         },
     )
     .await
@@ -230,6 +233,51 @@ async fn rig_cli_promotes_the_replica_after_the_primary_dies() {
                 old.client.get_user("user-8").await.ok().flatten()
             })
             .await;
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_replica_with_another_key_gets_nothing_and_writes_fail_with_503() {
+    bounded(
+        "a_replica_with_another_key_gets_nothing_and_writes_fail_with_503",
+        async {
+            let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+            let (p_repl, r_repl) = (free_port(), free_port());
+            let repl = format!("127.0.0.1:{r_repl}");
+            let peers = format!("127.0.0.1:{p_repl}");
+            let flags = [
+                "--listen",
+                "127.0.0.1:0",
+                "--backend",
+                "2pc",
+                "--role",
+                "replica",
+                "--repl-listen",
+                &repl,
+                "--peers",
+                &peers,
+                "--group-token",
+                "42",
+            ];
+            let stranger = Server::spawn(
+                dirs.1.path(),
+                &flags,
+                &[("RIG_PSK", "not the group's key!")],
+            );
+            let primary = node(dirs.0.path(), "primary", p_repl, r_repl);
+            // Strict: no acknowledgment without the replica, and the link never authenticates.
+            match primary.client.create_user(&user(0)).await {
+                Err(ClientError::Unavailable(_)) => {}
+                other => {
+                    panic!("a write without an authenticated replica must get 503, got {other:?}")
+                }
+            }
+            let s = primary.client.status().await.unwrap();
+            assert!(!s.replicas[0].connected, "the link must not come up: {s:?}");
+            assert_eq!(stranger.client.status().await.unwrap().version, 0);
+            assert_eq!(stranger.client.get_user("user-0").await.unwrap(), None);
         },
     )
     .await

@@ -3,8 +3,13 @@
 //!
 //! - [`MetadataService`] is the state machine ([`rig_core::Service`]).
 //! - [`http::router`] serves it: `POST /do` for every write, `GET /users/{id}`, `GET /users`,
-//!   `POST /users/{id}/credentials/verify`, `GET /status`, `POST /snapshot`.
-//! - [`MetadataClient`] calls it from Rust; [`server`] runs it (the `metadata` binary).
+//!   `POST /users/{id}/credentials/verify`, `GET /status`, `POST /snapshot`, and on a 2PC
+//!   replica `POST /admin/promote`.
+//! - [`MetadataClient`] calls it from Rust (and follows 421 to the leader when asked to);
+//!   [`server`] runs it (the `metadata` binary) on the backend [`backend`] opens.
+//!
+//! The HTTP API has no authentication of its own (the replication links do): serve it on a
+//! private address.
 //!
 //! ```
 //! use rig_core::{MemLog, Rig};

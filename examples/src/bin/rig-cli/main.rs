@@ -1,9 +1,11 @@
-//! `rig-cli`: a minimal operator CLI for the metadata example on the file log.
+//! `rig-cli`: the operator CLI for the metadata example, on any backend.
 //!
 //! ```sh
 //! rig-cli verify --data-dir ./data          # versions, segments, snapshots, checksum errors
-//! rig-cli status --url http://127.0.0.1:8080
+//! rig-cli verify --bucket b --prefix rig-metadata [--s3-endpoint http://127.0.0.1:9000]
+//! rig-cli status --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 //! rig-cli snapshot --url http://127.0.0.1:8080
+//! rig-cli promote --url http://127.0.0.1:8081   # a 2PC replica, once its primary is down
 //! ```
 //!
 //! `verify` never changes the directory: it copies the segment and snapshot files to a temporary
@@ -11,7 +13,15 @@
 //! a damaged record is reported with its file and offset), then reads every version back and
 //! rebuilds the metadata service's state from the latest snapshot plus the log. It exits with 1
 //! when it finds damage. It works on a directory a running service holds too (the copy then may
-//! end in a torn record, which recovery treats as the unsynced tail it is).
+//! end in a torn record, which recovery treats as the unsynced tail it is). On S3 it lists the
+//! prefix's batches and snapshots and reads the log through a read replica, which takes no
+//! writer epoch: a running writer is not fenced. Reading the log back shows a progress bar
+//! when stderr is a terminal.
+//!
+//! `promote` goes through the running replica's `POST /admin/promote` (rig-repl-2pc's
+//! `ReplLog::promote`): the replica keeps serving while it bumps its epoch, so there is no
+//! window where two processes hold its data directory. Raft membership changes are not here:
+//! rig-raft-lite's membership is static.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
