@@ -98,11 +98,16 @@ impl Node {
         self.store.committed().poison(error);
     }
 
-    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+    pub(crate) fn spawn(
+        &self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::AbortHandle {
         let handle = tokio::spawn(task);
+        let abort = handle.abort_handle();
         let mut tasks = self.tasks.lock().expect("2pc tasks lock");
         tasks.retain(|t| !t.is_finished());
         tasks.push(handle);
+        abort
     }
 
     /// Aborts every task and waits for them, including tasks spawned while aborting.
@@ -249,6 +254,15 @@ async fn handle(node: &Node, link: u64, msg: Msg) -> Vec<Msg> {
         tracing::error!(error = %e, "replica failed to persist; stopping");
         node.stop(e);
         return Vec::new();
+    }
+    if let Some(snapshot) = decision.install {
+        let version = snapshot.version;
+        if let Err(e) = node.store.install(snapshot).await {
+            tracing::error!(error = %e, "replica failed to install a snapshot; stopping");
+            node.stop(e);
+            return Vec::new();
+        }
+        tracing::info!(version, "installed the primary's snapshot");
     }
     if prepares {
         node.crash.reach(Stage::ReplicaPrepared).await;

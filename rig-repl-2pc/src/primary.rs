@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 use crate::config::{Policy, ReplicaStatus};
 use crate::crash::Stage;
 use crate::node::{fenced, Batch, Node, RoleState};
-use crate::proto::{Msg, MAX_ENTRIES};
+use crate::proto::{Msg, MAX_ENTRIES, SNAPSHOT_CHUNK};
 use crate::state::Record;
 
 /// The most operations one round carries.
@@ -27,6 +27,8 @@ struct Replica {
     connected: bool,
     last: Option<u64>,
     lagging: bool,
+    /// The task sending it a snapshot on its current link, if any.
+    shipping: Option<tokio::task::AbortHandle>,
 }
 
 /// How waiting for the replicas ended.
@@ -96,6 +98,7 @@ impl Driver {
                     connected: false,
                     last: None,
                     lagging: false,
+                    shipping: None,
                 }
             })
             .collect();
@@ -458,6 +461,9 @@ impl Driver {
                 tracing::info!(replica = %r.addr, %node_id, "replica link up");
                 r.connected = true;
                 r.last = None;
+                if let Some(t) = r.shipping.take() {
+                    t.abort(); // its chunks went to the old link
+                }
                 let (committed, last) = {
                     let s = self.node.store.state();
                     (s.committed(), s.last())
@@ -511,6 +517,13 @@ impl Driver {
                         // offer it again once it caught up.
                         round.sent[i] = false;
                     }
+                    if from <= self.node.store.state().base() {
+                        if r.shipping.as_ref().is_none_or(|t| t.is_finished()) {
+                            let task = ship_snapshot(Arc::clone(&self.node), r.peer.clone(), epoch);
+                            r.shipping = Some(self.node.spawn(task));
+                        }
+                        return;
+                    }
                     let (ops, committed) = {
                         let s = self.node.store.state();
                         let upto = s
@@ -551,5 +564,41 @@ impl Driver {
             })
             .collect();
         *self.node.replicas.lock().expect("2pc status lock") = view;
+    }
+}
+
+/// Sends the newest snapshot to a replica that needs entries this primary compacted, in chunks
+/// (the link's queue applies backpressure). The replica installs it and fetches the rest.
+async fn ship_snapshot(node: Arc<Node>, peer: Peer, epoch: u64) {
+    let snapshot = match node.store.load_snapshot().await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            tracing::error!("entries were compacted but no snapshot is stored");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the snapshot to ship");
+            return;
+        }
+    };
+    let total = snapshot.data.len() as u64;
+    tracing::info!(replica = %peer.addr(), version = snapshot.version, total, "shipping the snapshot");
+    let mut offset = 0;
+    loop {
+        let end = (offset + SNAPSHOT_CHUNK).min(snapshot.data.len());
+        let chunk = Msg::Snapshot {
+            epoch,
+            version: snapshot.version,
+            offset: offset as u64,
+            total,
+            data: snapshot.data.slice(offset..end),
+        };
+        if peer.send(chunk.encode()).await.is_err() {
+            return;
+        }
+        offset = end;
+        if offset >= snapshot.data.len() {
+            return;
+        }
     }
 }

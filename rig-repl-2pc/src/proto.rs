@@ -15,6 +15,10 @@ use rig_core::{LogPayload, Operation};
 
 /// The most entries one [`Msg::Entries`] carries.
 pub(crate) const MAX_ENTRIES: usize = 512;
+/// The most snapshot bytes one [`Msg::Snapshot`] carries (well under the link's frame limit).
+pub(crate) const SNAPSHOT_CHUNK: usize = 1 << 20;
+/// The largest snapshot a replica accepts (it is assembled in memory).
+pub(crate) const MAX_SNAPSHOT: u64 = 1 << 34;
 const MAX_OPS: usize = 1 << 20;
 const MAX_NAME: usize = 1 << 10;
 
@@ -57,6 +61,15 @@ pub(crate) enum Msg {
     Fetch { epoch: u64, from: u64 },
     /// Replica → old primary: "a newer primary, of `epoch`, took over".
     Fenced { epoch: u64 },
+    /// Primary → replica: bytes `offset..` of the snapshot at `version` (`total` bytes in all),
+    /// in answer to a `Fetch` of entries the primary compacted. Chunks go in order.
+    Snapshot {
+        epoch: u64,
+        version: u64,
+        offset: u64,
+        total: u64,
+        data: bytes::Bytes,
+    },
 }
 
 impl Msg {
@@ -70,7 +83,8 @@ impl Msg {
             | Msg::Entries { epoch, .. }
             | Msg::Prepared { epoch, .. }
             | Msg::Fetch { epoch, .. }
-            | Msg::Fenced { epoch } => *epoch,
+            | Msg::Fenced { epoch }
+            | Msg::Snapshot { epoch, .. } => *epoch,
         }
     }
 
@@ -126,6 +140,19 @@ impl Msg {
             }
             Msg::Fetch { epoch, from } => pair(&mut b, 7, *epoch, *from),
             Msg::Fenced { epoch } => pair(&mut b, 8, *epoch, 0),
+            Msg::Snapshot {
+                epoch,
+                version,
+                offset,
+                total,
+                data,
+            } => {
+                pair(&mut b, 12, *epoch, *version);
+                put_varint(&mut b, *offset);
+                put_varint(&mut b, *total);
+                put_varint(&mut b, data.len() as u64);
+                b.put_slice(data);
+            }
         }
         b.freeze()
     }
@@ -198,6 +225,25 @@ impl Msg {
                         round,
                         last: v,
                     }
+                }
+            }
+            12 => {
+                let version = r.varint("version").map_err(e)?;
+                let offset = r.varint("offset").map_err(e)?;
+                let total = r.varint("total").map_err(e)?;
+                let n = r.len("chunk", SNAPSHOT_CHUNK).map_err(e)?;
+                let data = bytes::Bytes::copy_from_slice(r.take(n, "chunk").map_err(e)?);
+                if offset.checked_add(n as u64).is_none_or(|end| end > total) {
+                    return Err(format!(
+                        "snapshot chunk {offset}+{n} past its total {total}"
+                    ));
+                }
+                Msg::Snapshot {
+                    epoch,
+                    version,
+                    offset,
+                    total,
+                    data,
                 }
             }
             t => return Err(format!("unknown message tag {t}")),
@@ -293,6 +339,13 @@ mod tests {
             },
             Msg::Fetch { epoch: 1, from: 4 },
             Msg::Fenced { epoch: 7 },
+            Msg::Snapshot {
+                epoch: 2,
+                version: 40,
+                offset: 3,
+                total: 10,
+                data: bytes::Bytes::from_static(b"abc"),
+            },
         ]
     }
 

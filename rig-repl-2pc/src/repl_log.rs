@@ -189,6 +189,12 @@ impl Log for ReplLog {
             return Err(Error::InvalidArgument("version 0 does not exist".into()));
         }
         let s = self.node.store.state();
+        if from <= s.base() && from <= s.committed() {
+            return Err(Error::InvalidArgument(format!(
+                "version {from} was compacted (first readable is {})",
+                s.base() + 1
+            )));
+        }
         let upto = s
             .committed()
             .min(from.saturating_add(max as u64).saturating_sub(1));
@@ -207,7 +213,7 @@ impl Log for ReplLog {
     }
 
     fn first_version(&self) -> u64 {
-        1
+        self.node.store.state().base() + 1
     }
 
     async fn wait_committed(&self, after: u64) -> Result<u64> {
@@ -217,18 +223,37 @@ impl Log for ReplLog {
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<()> {
         self.check_open()?;
-        self.node.store.file().save_snapshot(snapshot).await
+        let committed = self.node.store.committed().get();
+        if snapshot.version > committed {
+            return Err(Error::InvalidArgument(format!(
+                "snapshot at version {} is past the commit point {committed}",
+                snapshot.version
+            )));
+        }
+        self.node.store.save_snapshot(snapshot).await
     }
 
     async fn load_snapshot(&self) -> Result<Option<Snapshot>> {
         self.check_open()?;
-        self.node.store.file().load_snapshot().await
+        self.node.store.load_snapshot().await
     }
 
-    /// Entries stay readable: the local record log interleaves control records, so it is kept
-    /// whole (compaction is lazy by contract).
-    async fn compact(&self, _through: u64) -> Result<()> {
+    /// Drops the entries through `through` from memory at once (reads below fail from then on)
+    /// and lets the local log drop the records before a checkpoint. A replica that needs
+    /// compacted entries is sent the snapshot instead.
+    async fn compact(&self, through: u64) -> Result<()> {
         self.check_open()?;
+        let newest = self.node.store.snapshot_version().unwrap_or(0);
+        if through > newest {
+            return Err(Error::InvalidArgument(format!(
+                "cannot compact through {through}: newest snapshot is at {newest}"
+            )));
+        }
+        if let Err(e) = self.node.store.compact(through).await {
+            tracing::error!(error = %e, "failed to compact the local log; stopping");
+            self.node.stop(e.clone());
+            return Err(e);
+        }
         Ok(())
     }
 

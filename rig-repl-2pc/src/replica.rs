@@ -10,9 +10,10 @@
 //! ([`Session::matched`]), so a stale prepared entry left by another primary is never committed
 //! by a `Commit` that was meant for a different entry at the same version.
 
-use rig_core::Operation;
+use bytes::BytesMut;
+use rig_core::{Operation, Snapshot};
 
-use crate::proto::Msg;
+use crate::proto::{Msg, MAX_SNAPSHOT};
 use crate::state::{LogState, Record};
 
 /// What a replica knows about its current primary, for one link (begun by `Sync`).
@@ -22,6 +23,8 @@ pub(crate) struct Session {
     /// committed, plus what this session's `Prepare`/`Entries` wrote or confirmed. Only entries
     /// through `matched` are committed or reported to the primary.
     pub(crate) matched: u64,
+    /// A snapshot being received: its version, total size, and the bytes so far.
+    pub(crate) incoming: Option<(u64, u64, BytesMut)>,
 }
 
 /// What a replica does with one message.
@@ -33,6 +36,9 @@ pub(crate) struct Decision {
     pub(crate) replies: Vec<Msg>,
     /// The primary that sent the message, when it announced itself.
     pub(crate) primary: Option<String>,
+    /// A snapshot from the primary to install (after the records): everything through its
+    /// version is committed there.
+    pub(crate) install: Option<Snapshot>,
 }
 
 /// Decides how a replica in `state`, following a primary as `session` records, handles `msg`.
@@ -132,6 +138,25 @@ pub(crate) fn on_message(state: &LogState, session: &mut Session, msg: Msg) -> D
                 last: session.matched,
             });
         }
+        Msg::Snapshot {
+            version,
+            offset,
+            total,
+            data,
+            ..
+        } => {
+            let Some(snapshot) = assemble(session, version, offset, total, &data) else {
+                return d;
+            };
+            if version > committed {
+                d.install = Some(snapshot);
+            }
+            session.matched = matched.max(version);
+            d.replies.push(Msg::Fetch {
+                epoch,
+                from: session.matched + 1,
+            });
+        }
         Msg::Prepared { .. } | Msg::Fetch { .. } | Msg::Fenced { .. } => {
             tracing::warn!(?msg, "replica got a message meant for a primary; ignored");
         }
@@ -177,6 +202,43 @@ fn write(
             last: session.matched,
         }
     });
+}
+
+/// Adds a snapshot chunk to `session`'s incoming snapshot; returns the snapshot once whole.
+/// Chunks arrive in order on one link: one that does not continue the snapshot in progress
+/// drops it (the replica asks again at the primary's next message).
+fn assemble(
+    session: &mut Session,
+    version: u64,
+    offset: u64,
+    total: u64,
+    data: &[u8],
+) -> Option<Snapshot> {
+    if offset == 0 {
+        if total > MAX_SNAPSHOT {
+            tracing::warn!(total, "snapshot too large to receive; ignored");
+            session.incoming = None;
+            return None;
+        }
+        session.incoming = Some((version, total, BytesMut::new()));
+    }
+    let continues = matches!(&session.incoming,
+        Some((v, t, buf)) if (*v, *t, buf.len() as u64) == (version, total, offset));
+    if !continues {
+        tracing::warn!(version, offset, "out-of-order snapshot chunk; dropped");
+        session.incoming = None;
+        return None;
+    }
+    let (_, _, buf) = session.incoming.as_mut()?;
+    buf.extend_from_slice(data);
+    if (buf.len() as u64) < total {
+        return None;
+    }
+    let (version, _, buf) = session.incoming.take()?;
+    Some(Snapshot {
+        version,
+        data: buf.freeze(),
+    })
 }
 
 /// The records that make the log hold `ops` at versions `first..`. Committed entries and held

@@ -405,3 +405,33 @@ fn an_identical_held_entry_is_kept_not_rewritten() {
     );
     assert_eq!(d.records, vec![Record::Commit { through: 2 }]);
 }
+
+#[test]
+fn a_snapshot_is_assembled_from_its_chunks_in_order() {
+    let s = LogState::default();
+    let mut session = Session::default();
+    let chunk = |offset: u64, data: &'static [u8]| Msg::Snapshot {
+        epoch: 1,
+        version: 7,
+        offset,
+        total: 5,
+        data: bytes::Bytes::from_static(data),
+    };
+    assert_eq!(
+        on_message(&s, &mut session, chunk(0, b"ab")),
+        Decision {
+            records: vec![Record::Epoch { epoch: 1 }],
+            ..Decision::default()
+        }
+    );
+    // A chunk that does not continue it drops the snapshot in progress.
+    let d = on_message(&s, &mut session, chunk(3, b"de"));
+    assert!(d.install.is_none() && session.incoming.is_none());
+    on_message(&s, &mut session, chunk(0, b"ab"));
+    on_message(&s, &mut session, chunk(2, b"c"));
+    let d = on_message(&s, &mut session, chunk(3, b"de"));
+    let snap = d.install.expect("whole");
+    assert_eq!((snap.version, &snap.data[..]), (7, &b"abcde"[..]));
+    assert_eq!(d.replies, vec![Msg::Fetch { epoch: 1, from: 8 }]);
+    assert_eq!(session.matched, 7);
+}

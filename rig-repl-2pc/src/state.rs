@@ -15,11 +15,23 @@ pub(crate) enum Record {
     Rollback { from: u64 },
     /// This node saw epoch `epoch`.
     Epoch { epoch: u64 },
+    /// The whole state from here on (compaction, or a snapshot installed from the primary):
+    /// versions through `base` are in a snapshot, `tail` holds versions `base+1..`, committed
+    /// through `committed`. Replay may start at a checkpoint: records before it are not needed.
+    Checkpoint {
+        base: u64,
+        committed: u64,
+        epoch: u64,
+        tail: Vec<Operation>,
+    },
 }
 
 /// The entries a node holds (committed and prepared), its commit point and its epoch.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct LogState {
+    /// Versions through `base` were compacted (they are in a snapshot).
+    base: u64,
+    /// Versions `base+1..=last`.
     ops: Vec<Operation>,
     committed: u64,
     epoch: u64,
@@ -28,7 +40,18 @@ pub(crate) struct LogState {
 impl LogState {
     /// The last version held, committed or prepared.
     pub(crate) fn last(&self) -> u64 {
-        self.ops.len() as u64
+        self.base + self.ops.len() as u64
+    }
+
+    /// The last compacted version (0: none); entries start after it.
+    pub(crate) fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// How many entries are held in memory.
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> usize {
+        self.ops.len()
     }
 
     /// The last committed version.
@@ -43,15 +66,30 @@ impl LogState {
 
     /// The entry at `version`, if held.
     pub(crate) fn get(&self, version: u64) -> Option<&Operation> {
-        self.ops.get(usize::try_from(version.checked_sub(1)?).ok()?)
+        let i = version.checked_sub(self.base + 1)?;
+        self.ops.get(usize::try_from(i).ok()?)
     }
 
-    /// Entries `from..=through` (clamped to what is held).
+    /// Entries `from..=through` (clamped to what is held: nothing at or below the base).
     pub(crate) fn range(&self, from: u64, through: u64) -> Vec<Operation> {
+        let from = from.max(self.base + 1);
         let end = through.min(self.last());
-        (from.max(1)..=end)
-            .filter_map(|v| self.get(v).cloned())
-            .collect()
+        if from > end {
+            return Vec::new();
+        }
+        let i = (from - self.base - 1) as usize;
+        self.ops[i..i + (end - from + 1) as usize].to_vec()
+    }
+
+    /// The checkpoint that compacts this state through `through` (at most the commit point).
+    pub(crate) fn checkpoint(&self, through: u64) -> Record {
+        let base = through.min(self.committed).max(self.base);
+        Record::Checkpoint {
+            base,
+            committed: self.committed,
+            epoch: self.epoch,
+            tail: self.range(base + 1, self.last()),
+        }
     }
 
     /// Checks that `records` would apply cleanly, without copying any entry.
@@ -70,6 +108,20 @@ impl LogState {
                 Record::Commit { through } => committed = committed.max((*through).min(last)),
                 Record::Rollback { from } => last = last.min(from.saturating_sub(1).max(committed)),
                 Record::Epoch { .. } => {}
+                Record::Checkpoint {
+                    base,
+                    committed: c,
+                    tail,
+                    ..
+                } => {
+                    last = base + tail.len() as u64;
+                    if *c < *base || *c > last {
+                        return Err(format!(
+                            "checkpoint at {base} committed through {c} with entries through {last}"
+                        ));
+                    }
+                    committed = *c;
+                }
             }
         }
         Ok(())
@@ -89,7 +141,7 @@ impl LogState {
                         self.last()
                     ));
                 }
-                self.ops.truncate((*version - 1) as usize);
+                self.ops.truncate((*version - 1 - self.base) as usize);
                 self.ops.push(op.clone());
             }
             Record::Commit { through } => {
@@ -97,9 +149,26 @@ impl LogState {
             }
             Record::Rollback { from } => {
                 let keep = from.saturating_sub(1).max(self.committed);
-                self.ops.truncate(keep as usize);
+                self.ops.truncate((keep - self.base) as usize);
             }
             Record::Epoch { epoch } => self.epoch = self.epoch.max(*epoch),
+            Record::Checkpoint {
+                base,
+                committed,
+                epoch,
+                tail,
+            } => {
+                let last = base + tail.len() as u64;
+                if committed < base || *committed > last {
+                    return Err(format!(
+                        "checkpoint at {base} committed through {committed} with entries through {last}"
+                    ));
+                }
+                self.base = *base;
+                self.ops = tail.clone();
+                self.committed = *committed;
+                self.epoch = self.epoch.max(*epoch);
+            }
         }
         Ok(())
     }
@@ -135,5 +204,39 @@ mod tests {
         s.apply(&Record::Epoch { epoch: 4 }).unwrap();
         s.apply(&Record::Epoch { epoch: 2 }).unwrap();
         assert_eq!(s.epoch(), 4);
+    }
+
+    #[test]
+    fn a_checkpoint_drops_the_compacted_prefix() {
+        let mut s = LogState::default();
+        for v in 1..=5 {
+            s.apply(&prep(v)).unwrap();
+        }
+        s.apply(&Record::Commit { through: 3 }).unwrap();
+        let cp = s.checkpoint(9);
+        assert!(
+            matches!(cp, Record::Checkpoint { base: 3, .. }),
+            "clamped to the commit point"
+        );
+        s.check(std::slice::from_ref(&cp)).unwrap();
+        s.apply(&cp).unwrap();
+        assert_eq!((s.base(), s.committed(), s.last(), s.held()), (3, 3, 5, 2));
+        assert_eq!(s.get(3), None);
+        assert_eq!(
+            s.range(1, 9),
+            vec![Operation::new("op", "4"), Operation::new("op", "5")]
+        );
+        s.apply(&Record::Rollback { from: 5 }).unwrap();
+        s.apply(&prep(5)).unwrap();
+        s.apply(&prep(6)).unwrap();
+        assert_eq!(s.last(), 6);
+        assert!(s.apply(&prep(3)).is_err(), "below the base");
+        let bad = Record::Checkpoint {
+            base: 4,
+            committed: 9,
+            epoch: 1,
+            tail: vec![],
+        };
+        assert!(s.check(std::slice::from_ref(&bad)).is_err() && s.apply(&bad).is_err());
     }
 }

@@ -3,19 +3,29 @@
 //!
 //! Each record is one `FileLog` entry (method `2pc`, data = tag ‖ varints ‖ payload codec). The
 //! `FileLog`'s own versions are local record numbers, unrelated to replicated versions.
+//!
+//! **Compaction.** [`Store::compact`] writes a `Checkpoint` record (base, commit point, epoch and
+//! every entry after the base, in one record, so it is atomic) and lets the `FileLog` drop the
+//! records before it. Opening a compacted local log skips to its first checkpoint. The
+//! `FileLog`'s snapshot store holds the engine's snapshots, each saved under the local record
+//! number current at the time (the `FileLog` only compacts below its newest snapshot) with the
+//! replicated version in a small header.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{BufMut, BytesMut};
 use rig_core::codec::{decode_payload, encode_payload, put_varint, Reader};
 use rig_core::sync::Watermark;
-use rig_core::{AppendFuture, Durability, Error, Log, LogPayload, Operation, Result};
+use rig_core::{AppendFuture, Durability, Error, Log, LogPayload, Operation, Result, Snapshot};
 use rig_log_file::FileLog;
 
 use crate::state::{LogState, Record};
 
 const METHOD: &str = "2pc";
 const READ_CHUNK: usize = 4096;
+/// Starts a stored snapshot's data: the replicated version follows (varint), then the engine's
+/// bytes.
+const SNAPSHOT_MAGIC: &[u8; 8] = b"rig2pcS1";
 
 /// A node's local log and its state.
 #[derive(Debug)]
@@ -26,6 +36,8 @@ pub(crate) struct Store {
     writer: tokio::sync::Mutex<()>,
     /// The committed version, for `wait_committed`.
     committed: Arc<Watermark>,
+    /// The newest snapshot: its replicated version and its local record number.
+    snapshot: Mutex<Option<(u64, u64)>>,
     /// Tests: while `true`, lazily persisted records do not report durable (a slow fsync).
     #[cfg(test)]
     pub(crate) hold_lazy: tokio::sync::watch::Sender<bool>,
@@ -56,6 +68,29 @@ fn encode(record: &Record) -> Operation {
             b.put_u8(4);
             put_varint(&mut b, *epoch);
         }
+        Record::Checkpoint {
+            base,
+            committed,
+            epoch,
+            tail,
+        } => {
+            b.put_u8(5);
+            put_varint(&mut b, *base);
+            put_varint(&mut b, *committed);
+            put_varint(&mut b, *epoch);
+            put_varint(&mut b, tail.len() as u64);
+            let mut one = BytesMut::new();
+            for (i, op) in tail.iter().enumerate() {
+                one.clear();
+                let p = LogPayload {
+                    version: base + 1 + i as u64,
+                    op: op.clone(),
+                };
+                encode_payload(&p, &mut one);
+                put_varint(&mut b, one.len() as u64);
+                b.put_slice(&one);
+            }
+        }
     }
     Operation::new(METHOD, b.freeze())
 }
@@ -84,6 +119,31 @@ fn decode(entry: &LogPayload) -> Result<Record> {
                 _ => Record::Epoch { epoch: v },
             }
         }
+        5 => {
+            let e = |e: rig_core::codec::CodecError| bad(e.to_string());
+            let base = r.varint("base").map_err(e)?;
+            let committed = r.varint("committed").map_err(e)?;
+            let epoch = r.varint("epoch").map_err(e)?;
+            let n = r.varint("count").map_err(e)?;
+            let mut tail = Vec::new();
+            for i in 0..n {
+                let len = r.len("entry length", usize::MAX).map_err(e)?;
+                let p = decode_payload(r.take(len, "entry").map_err(e)?).map_err(e)?;
+                if Some(p.version) != base.checked_add(i + 1) {
+                    return Err(bad(format!(
+                        "checkpoint entry {i} has version {}",
+                        p.version
+                    )));
+                }
+                tail.push(p.op);
+            }
+            Record::Checkpoint {
+                base,
+                committed,
+                epoch,
+                tail,
+            }
+        }
         t => return Err(bad(format!("unknown record tag {t}"))),
     };
     if !r.is_empty() {
@@ -92,11 +152,30 @@ fn decode(entry: &LogPayload) -> Result<Record> {
     Ok(record)
 }
 
+/// The replicated snapshot inside a stored one (saved by [`Store::save_snapshot`]). A stored
+/// snapshot without the header is taken as is.
+fn unwrap_snapshot(stored: &Snapshot) -> Result<Snapshot> {
+    let Some(rest) = stored.data.strip_prefix(SNAPSHOT_MAGIC.as_slice()) else {
+        return Ok(stored.clone());
+    };
+    let mut r = Reader::new(rest);
+    let version = r
+        .varint("snapshot version")
+        .map_err(|e| Error::corrupt("2pc snapshot", e.to_string()))?;
+    let header = SNAPSHOT_MAGIC.len() + r.position();
+    Ok(Snapshot {
+        version,
+        data: stored.data.slice(header..),
+    })
+}
+
 impl Store {
-    /// Opens the store over `file`, replaying every record.
+    /// Opens the store over `file`, replaying every record (from the first checkpoint when the
+    /// local log was compacted).
     pub(crate) async fn open(file: FileLog) -> Result<Self> {
         let mut state = LogState::default();
         let mut next = file.first_version();
+        let mut skipping = next > 1;
         loop {
             let chunk = file.read(next, READ_CHUNK).await?;
             if chunk.is_empty() {
@@ -104,18 +183,36 @@ impl Store {
             }
             for entry in &chunk {
                 let record = decode(entry)?;
+                if skipping && !matches!(record, Record::Checkpoint { .. }) {
+                    continue; // before the checkpoint the compaction kept
+                }
+                skipping = false;
                 state.apply(&record).map_err(|reason| {
                     Error::corrupt(format!("2pc local record {}", entry.version), reason)
                 })?;
             }
             next += chunk.len() as u64;
         }
+        if skipping {
+            return Err(Error::corrupt(
+                "2pc local log",
+                format!(
+                    "compacted below record {} but holds no checkpoint",
+                    file.first_version()
+                ),
+            ));
+        }
+        let snapshot = match file.load_snapshot().await? {
+            Some(stored) => Some((unwrap_snapshot(&stored)?.version, stored.version)),
+            None => None,
+        };
         let committed = Arc::new(Watermark::new(state.committed()));
         Ok(Self {
             file,
             state: Mutex::new(state),
             writer: tokio::sync::Mutex::new(()),
             committed,
+            snapshot: Mutex::new(snapshot),
             #[cfg(test)]
             hold_lazy: tokio::sync::watch::channel(false).0,
         })
@@ -178,6 +275,117 @@ impl Store {
         Ok(synced)
     }
 
+    /// The replicated version of the newest snapshot, if any.
+    pub(crate) fn snapshot_version(&self) -> Option<u64> {
+        self.snapshot
+            .lock()
+            .expect("2pc snapshot lock")
+            .map(|(v, _)| v)
+    }
+
+    /// Saves `snapshot` (of replicated state) in the local log's snapshot store.
+    pub(crate) async fn save_snapshot(&self, snapshot: Snapshot) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        if self
+            .snapshot_version()
+            .is_some_and(|v| v >= snapshot.version)
+        {
+            return Ok(()); // as new or newer already stored
+        }
+        let version = snapshot.version;
+        // Tagged with the local record count, which only grows: the newest tag is the newest.
+        let tag = self.file.committed().max(1);
+        let mut data = BytesMut::with_capacity(snapshot.data.len() + 18);
+        data.put_slice(SNAPSHOT_MAGIC);
+        put_varint(&mut data, version);
+        data.put_slice(&snapshot.data);
+        self.file
+            .save_snapshot(Snapshot {
+                version: tag,
+                data: data.freeze(),
+            })
+            .await?;
+        *self.snapshot.lock().expect("2pc snapshot lock") = Some((version, tag));
+        Ok(())
+    }
+
+    /// Loads the newest snapshot (of replicated state).
+    pub(crate) async fn load_snapshot(&self) -> Result<Option<Snapshot>> {
+        match self.file.load_snapshot().await? {
+            Some(stored) => Ok(Some(unwrap_snapshot(&stored)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the entries through `through` (at most the commit point and the newest snapshot)
+    /// from memory and lets the local log drop the records before the checkpoint. An error is
+    /// fatal, as for [`Store::persist`].
+    pub(crate) async fn compact(&self, through: u64) -> Result<()> {
+        let _writer = self.writer.lock().await;
+        let Some((snapshot, tag)) = *self.snapshot.lock().expect("2pc snapshot lock") else {
+            return Ok(());
+        };
+        let checkpoint = {
+            let state = self.state();
+            if through.min(snapshot).min(state.committed()) <= state.base() {
+                return Ok(());
+            }
+            state.checkpoint(through.min(snapshot))
+        };
+        self.write_checkpoint(checkpoint, tag).await
+    }
+
+    /// Installs `snapshot`, shipped by the primary: everything through its version is
+    /// committed. Entries held past it stay (prepared); entries through it are dropped.
+    pub(crate) async fn install(&self, snapshot: Snapshot) -> Result<()> {
+        let version = snapshot.version;
+        self.save_snapshot(snapshot).await?;
+        let _writer = self.writer.lock().await;
+        let tag = self
+            .snapshot
+            .lock()
+            .expect("2pc snapshot lock")
+            .map_or(0, |(_, t)| t);
+        let checkpoint = {
+            let state = self.state();
+            if version <= state.committed() {
+                return Ok(());
+            }
+            Record::Checkpoint {
+                base: version,
+                committed: version,
+                epoch: state.epoch(),
+                tail: state.range(version + 1, state.last()),
+            }
+        };
+        self.write_checkpoint(checkpoint, tag).await
+    }
+
+    /// Writes `checkpoint` (the writer lock held), applies it, and compacts the local log below
+    /// it, as far as the snapshot tagged `tag` allows.
+    async fn write_checkpoint(&self, checkpoint: Record, tag: u64) -> Result<()> {
+        self.state()
+            .check(std::slice::from_ref(&checkpoint))
+            .map_err(|reason| Error::corrupt("2pc log state", reason))?;
+        let at = match self
+            .file
+            .append(vec![encode(&checkpoint)], Durability::Local)
+            .await
+        {
+            Ok(at) => at,
+            Err(e) => {
+                self.committed.poison(e.clone());
+                return Err(e);
+            }
+        };
+        self.apply(std::slice::from_ref(&checkpoint));
+        // Not fatal: the checkpoint is durable, the records before it are only dead weight.
+        if let Err(e) = self.file.compact((at - 1).min(tag)).await {
+            tracing::warn!(error = %e, "local log compaction failed; records kept");
+        }
+        Ok(())
+    }
+
     fn apply(&self, records: &[Record]) {
         let committed = {
             let mut state = self.state();
@@ -193,6 +401,56 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rig_log_file::FileLogOptions;
+
+    fn small_segments(dir: &std::path::Path) -> FileLog {
+        let opts = FileLogOptions {
+            segment_size: 16 << 10,
+            ..Default::default()
+        };
+        FileLog::open(dir, opts).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compaction_drops_records_and_survives_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(small_segments(dir.path())).await.unwrap();
+        for chunk in 0..4u64 {
+            let mut records = Vec::new();
+            for v in chunk * 50 + 1..=chunk * 50 + 50 {
+                let op = Operation::new("put", format!("{v:0>200}"));
+                records.push(Record::Prepare { version: v, op });
+            }
+            records.push(Record::Commit {
+                through: chunk * 50 + 50,
+            });
+            store.persist(records).await.unwrap();
+        }
+        // Nothing to compact below without a snapshot.
+        store.compact(100).await.unwrap();
+        assert_eq!(store.state().base(), 0);
+        let snapshot = Snapshot {
+            version: 150,
+            data: bytes::Bytes::from_static(b"state at 150"),
+        };
+        store.save_snapshot(snapshot.clone()).await.unwrap();
+        store.compact(180).await.unwrap(); // clamped to the snapshot
+        let (base, held) = {
+            let s = store.state();
+            (s.base(), s.held())
+        };
+        assert_eq!((base, held), (150, 50));
+        assert!(store.file().first_version() > 1, "no local record dropped");
+        store.file().close().await.unwrap();
+        drop(store);
+
+        let store = Store::open(small_segments(dir.path())).await.unwrap();
+        let s = store.state().clone();
+        assert_eq!((s.base(), s.committed(), s.last()), (150, 200, 200));
+        assert_eq!(s.get(151).unwrap().data, format!("{:0>200}", 151));
+        assert_eq!(store.load_snapshot().await.unwrap(), Some(snapshot));
+        assert_eq!(store.snapshot_version(), Some(150));
+    }
 
     #[test]
     fn records_round_trip() {
@@ -204,6 +462,12 @@ mod tests {
             Record::Commit { through: 3 },
             Record::Rollback { from: 4 },
             Record::Epoch { epoch: 2 },
+            Record::Checkpoint {
+                base: 4,
+                committed: 5,
+                epoch: 2,
+                tail: vec![Operation::new("a", "1"), Operation::new("b", "")],
+            },
         ] {
             let entry = LogPayload {
                 version: 1,
