@@ -41,8 +41,13 @@ fn hs(node: &str) -> HandshakeConfig {
     HandshakeConfig::new("crash-test", [1, 2], node, b"psk".to_vec())
 }
 
+/// Small segments: reopening a log with the default 64 MiB ones takes seconds.
 fn file(dir: &Path) -> FileLog {
-    FileLog::open(dir, FileLogOptions::default()).unwrap()
+    let opts = FileLogOptions {
+        segment_size: 1 << 20,
+        ..Default::default()
+    };
+    FileLog::open(dir, opts).unwrap()
 }
 
 async fn replica(dir: &Path, listen: &str) -> ReplLog {
