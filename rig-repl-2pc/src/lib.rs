@@ -75,14 +75,37 @@
 //!   lagging ([`Mode::Degraded`]), streams the backlog, and waits for it again once it has
 //!   caught up. [`ReplLog::status`] reports the mode and each replica's lag.
 //!
+//! # Compaction and snapshots
+//! [`Log::compact`](rig_core::Log::compact) (after the engine saved a snapshot) drops the
+//! entries through the snapshot from memory at once and writes a checkpoint record to the
+//! local log, which then drops the records before it: memory and disk hold only the entries
+//! after the newest snapshot. A replica that needs entries its primary compacted (it was wiped,
+//! or fell that far behind) is sent the snapshot in chunks, installs it, and fetches the
+//! entries after it. An engine running on that replica restores the snapshot when it is
+//! reopened.
+//!
+//! # Batching
+//! A primary runs one round at a time; every `append` queued while it runs joins the next
+//! round (up to 4096 operations), so concurrent writers share one prepare fsync, one replica
+//! fsync and one round trip. Ordering between operations is the engine's: it validates ops on
+//! disjoint resources together and hands them over in one append, and holds an op that
+//! overlaps one in flight until that one is applied.
+//!
 //! # Failover (manual)
-//! 1. Make sure the old primary is down or cut off (it cannot commit without its replica
-//!    under `Strict`).
-//! 2. Call [`ReplLog::promote`] on the replica with the addresses of the nodes that will be its
-//!    replicas. It bumps the epoch, commits everything it holds (a prepared entry may have been
-//!    acknowledged), and starts taking writes.
-//! 3. Restart the old primary as a replica ([`StartAs::Replica`]). The new primary syncs it: its
-//!    unacknowledged tail is rolled back and it catches up.
+//! 1. Make sure the old primary is down or cut off (under `Strict` it cannot commit without
+//!    its replica anyway). Check [`ReplLog::status`] on the replicas: promote one that was in
+//!    sync (under `SemiSync`, not one that was lagging, see below).
+//! 2. Call [`ReplLog::promote`] on that replica with the addresses of the nodes that will be its
+//!    replicas. It bumps the epoch, commits everything it holds (a prepared entry may have
+//!    been acknowledged), and starts taking writes.
+//! 3. Point clients at the new primary (replicas answer writes with `NotLeader` naming it once
+//!    it synced them).
+//! 4. Restart the old primary as a replica ([`StartAs::Replica`]), at an address the new
+//!    primary was given. The new primary syncs it: its prepared entries past the new primary's
+//!    commit point are rolled back, the rest is checked against the new primary's log, and it
+//!    catches up (from a snapshot if the new primary compacted).
+//! 5. Other replicas are restarted (or simply listed) as the new primary's replicas: a
+//!    replica follows whichever primary of the newest epoch syncs it.
 //!
 //! An old primary that comes back *as a primary* is fenced: replicas of the new epoch answer its
 //! prepares with `Fenced`, and it fails its waiters with [`rig_core::Error::Fenced`] and refuses
@@ -91,9 +114,11 @@
 //! point is ahead of the new primary's) and must be wiped before it rejoins.
 //!
 //! # Limits
-//! Entries are held in memory and the local log is not compacted (snapshots are stored);
-//! a replica too far behind is caught up entry by entry, never from a snapshot. Links are
-//! authenticated, not encrypted (no TLS).
+//! - Links are authenticated, not encrypted (no TLS).
+//! - One round is in flight at a time (rounds are batched, not pipelined).
+//! - A promoted replica commits every entry it holds, including one it had not yet checked
+//!   against the old primary after a resync; promote a replica that was in sync.
+//! - A replica assembles a shipped snapshot in memory (up to 16 GiB).
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,

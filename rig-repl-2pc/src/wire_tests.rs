@@ -124,6 +124,83 @@ async fn a_late_prepared_of_a_rolled_back_round_acknowledges_nothing() {
     primary.close().await.unwrap();
 }
 
+/// Appends queued while a round is in flight all join the next round: one Prepare, one
+/// replica fsync and one round trip for all of them, in the order they were called.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_queued_behind_a_round_share_the_next_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut listener = TcpTransport.listen("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = Config::new(
+        "127.0.0.1:0",
+        StartAs::Primary {
+            replicas: vec![addr],
+        },
+        hs("p"),
+    );
+    let primary = ReplLog::open(file(dir.path(), "p"), config).await.unwrap();
+    let (conn, _) = listener.accept().await.unwrap();
+    let (_, mut link) = accept(conn, &hs("fake-replica"), &SeededRand::new(2))
+        .await
+        .unwrap();
+    assert!(matches!(recv(&mut link).await, Msg::Sync { .. }));
+    send(
+        &mut link,
+        Msg::Prepared {
+            epoch: 1,
+            round: 0,
+            last: 0,
+        },
+    )
+    .await;
+
+    let first = primary.append(vec![op("first")], Durability::Replicated);
+    let Msg::Prepare { round, .. } = recv(&mut link).await else {
+        panic!("expected a Prepare")
+    };
+    // While round 1 waits for this replica, 50 more appends queue up (each is numbered and
+    // queued when called).
+    let queued: Vec<_> = (0..50)
+        .map(|i| tokio::spawn(primary.append(vec![op(&format!("q{i}"))], Durability::Replicated)))
+        .collect();
+    send(
+        &mut link,
+        Msg::Prepared {
+            epoch: 1,
+            round,
+            last: 1,
+        },
+    )
+    .await;
+    assert_eq!(first.await.unwrap(), 1);
+    let (round, first, ops) = loop {
+        match recv(&mut link).await {
+            Msg::Prepare {
+                round, first, ops, ..
+            } => break (round, first, ops),
+            _ => continue, // the Commit of round 1
+        }
+    };
+    assert_eq!(
+        (first, ops.len()),
+        (2, 50),
+        "the queued appends were not batched"
+    );
+    send(
+        &mut link,
+        Msg::Prepared {
+            epoch: 1,
+            round,
+            last: 51,
+        },
+    )
+    .await;
+    for (i, q) in queued.into_iter().enumerate() {
+        assert_eq!(q.await.unwrap().unwrap(), 2 + i as u64);
+    }
+    primary.close().await.unwrap();
+}
+
 /// Regression: on `Sync`, a replica dropped its prepared tail and fetched it again; promoted in
 /// that window, it lost ops the primary had committed and acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
