@@ -1,5 +1,6 @@
 //! Seeded fault runs over rig-testkit's SimNet: concurrent appends while the primary or the
-//! replica crashes mid-round, the replica is wiped, links partition and reset. Then a liveness
+//! replica crashes mid-round, the replica is wiped, links partition and reset, the primary
+//! snapshots and compacts (so a wiped replica rejoins from the snapshot). Then a liveness
 //! phase (faults off) and the checks: no acknowledged op lost, and the replica's log equals the
 //! primary's committed log.
 //!
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rig_core::seams::{Rand, SeededRand};
-use rig_core::{Durability, Log, Operation};
+use rig_core::{Durability, Log, Operation, Snapshot};
 use rig_repl_2pc::{Config, Policy, ReplLog, StartAs};
 use rig_testkit::simnet::{LinkConfig, SimNet, SimNetController};
 use support::{file, handshake};
@@ -129,6 +130,17 @@ async fn run(seed: u64, policy: Policy, root: &Path) {
                 ..LinkConfig::default()
             }),
             5 | 6 => c.ctl.heal(),
+            7 | 8 => {
+                if let Some(p) = &c.primary {
+                    // Fails only once the node stopped (a later fault may have fenced it).
+                    if let Err(e) = snapshot_and_compact(p).await {
+                        assert!(
+                            !matches!(e, rig_core::Error::Corrupt { .. }),
+                            "seed {seed}: {e:?}"
+                        );
+                    }
+                }
+            }
             _ => {}
         }
         for (tag, h) in inflight {
@@ -164,8 +176,8 @@ async fn run(seed: u64, policy: Policy, root: &Path) {
             Err(e) => assert!(!e.is_fatal(), "seed {seed}: {e:?}"),
         }
     };
-    let on_primary = support::committed_data(p, last).await;
-    let on_replica = support::committed_data(r, last).await;
+    let on_primary = full_log(p, last).await;
+    let on_replica = full_log(r, last).await;
     for (v, tag) in &acked {
         assert_eq!(
             on_primary.get(*v as usize - 1),
@@ -178,6 +190,63 @@ async fn run(seed: u64, policy: Policy, root: &Path) {
         on_primary[..last as usize],
         "seed {seed}: replica diverged"
     );
+}
+
+/// The snapshot's data: the committed entries' data through its version, one per line.
+fn lines(s: &Snapshot) -> Vec<String> {
+    let text = String::from_utf8(s.data.to_vec()).unwrap();
+    let lines: Vec<String> = text
+        .split('\n')
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        lines.len() as u64,
+        s.version,
+        "snapshot at {} holds {}",
+        s.version,
+        lines.len()
+    );
+    lines
+}
+
+/// What an engine would do: snapshot the state (here, every committed entry) and compact.
+async fn snapshot_and_compact(log: &ReplLog) -> rig_core::Result<()> {
+    let through = log.committed();
+    let mut all = match log.load_snapshot().await? {
+        Some(s) => lines(&s),
+        None => Vec::new(),
+    };
+    let from = all.len() as u64 + 1;
+    if through < from {
+        return Ok(());
+    }
+    for p in log.read(from, (through - from + 1) as usize).await? {
+        all.push(String::from_utf8(p.op.data.to_vec()).unwrap());
+    }
+    let data = all.join("\n");
+    log.save_snapshot(Snapshot {
+        version: through,
+        data: data.into(),
+    })
+    .await?;
+    log.compact(through).await
+}
+
+/// The whole committed log through `through`: the snapshot's entries, then the log's.
+async fn full_log(log: &ReplLog, through: u64) -> Vec<String> {
+    while log.committed() < through {
+        log.wait_committed(log.committed()).await.expect("tail");
+    }
+    let mut all = match log.load_snapshot().await.unwrap() {
+        Some(s) => lines(&s),
+        None => Vec::new(),
+    };
+    let from = all.len() as u64 + 1;
+    for p in log.read(from, usize::MAX).await.unwrap() {
+        all.push(String::from_utf8(p.op.data.to_vec()).unwrap());
+    }
+    all
 }
 
 fn seeds() -> impl Iterator<Item = u64> {
