@@ -324,8 +324,9 @@ impl Driver {
         Ok(synced)
     }
 
-    /// At start-up: the prepared tail a previous run left (some of it maybe acknowledged) is
-    /// replicated again and committed before any new round. `Strict` waits for the replicas as
+    /// At start-up: the prepared tail a previous run left is replicated again and committed
+    /// before any new round. None of it was acknowledged by this node (an ack waits for the
+    /// durable Commit record), but a replica may have committed it already. `Strict` waits for the replicas as
     /// long as it takes; `SemiSync` gives up on them after its timeout.
     async fn recover(&mut self) -> Result<(), Error> {
         let (first, last, ops, committed) = {
