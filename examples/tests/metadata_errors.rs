@@ -4,7 +4,7 @@
 use std::future::pending;
 
 use hyper::{Method, StatusCode};
-use rig_core::{Error, MemLog, Rig};
+use rig_core::{Error, Log, MemLog, Rig};
 use rig_examples::metadata::error::ErrorBody;
 use rig_examples::metadata::{server, ClientError, MetadataClient, MetadataService, User};
 
@@ -93,4 +93,31 @@ async fn an_unknown_outcome_is_a_500_the_client_can_tell_apart() {
         }
         other => panic!("expected an outcome_unknown server error, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_following_client_gives_up_after_max_redirects() {
+    // Two followers naming each other as the leader: a redirect loop.
+    let leader_log = MemLog::new();
+    let (a, b) = (
+        server::bind("127.0.0.1:0").await.unwrap(),
+        server::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let (a_addr, b_addr) = (
+        a.local_addr().unwrap().to_string(),
+        b.local_addr().unwrap().to_string(),
+    );
+    for (listener, hint) in [(a, b_addr.clone()), (b, a_addr.clone())] {
+        let view = leader_log.follower_view(Some(hint));
+        let rig = Rig::open(MetadataService::default(), view).await.unwrap();
+        tokio::spawn(server::serve(rig, listener, pending()));
+    }
+    let client = MetadataClient::new(&a_addr).unwrap().following_leader();
+    match client.create_user(&user("ada")).await {
+        Err(ClientError::NotLeader { leader }) => assert!(leader.is_some()),
+        other => panic!("a redirect loop must end in NotLeader, got {other:?}"),
+    }
+    // MAX_REDIRECTS = 3 hops from a: b, a, b; the client stays where it stopped.
+    assert_eq!(client.addr(), b_addr);
+    assert_eq!(leader_log.committed(), 0, "nothing was applied");
 }
