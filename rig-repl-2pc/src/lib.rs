@@ -136,6 +136,7 @@ mod primary;
 mod proto;
 mod repl_log;
 mod replica;
+mod ship;
 mod state;
 mod store;
 #[cfg(test)]
