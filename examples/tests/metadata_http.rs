@@ -210,10 +210,13 @@ fn dir_contains(dir: &std::path::Path, needle: &[u8]) -> bool {
 #[test]
 fn an_unknown_backend_exits_naming_the_ones_that_exist() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_metadata"))
-        .args(["--backend", "s3", "--listen", "127.0.0.1:0"])
+        .args(["--backend", "zookeeper", "--listen", "127.0.0.1:0"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("s3") && stderr.contains("file"), "{stderr}");
+    assert!(
+        stderr.contains("zookeeper") && stderr.contains("file, s3, 2pc, raft"),
+        "{stderr}"
+    );
 }
