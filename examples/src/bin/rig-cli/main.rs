@@ -47,7 +47,8 @@ enum Command {
     /// Verify a file log directory or an S3 prefix: versions, segments or batches, snapshots,
     /// checksum errors with their location. Changes nothing (an S3 writer is not fenced).
     Verify {
-        /// The file log directory (the service's `--data-dir`).
+        /// The file log directory (the `--data-dir` of `--backend file`; a 2PC or Raft node's
+        /// directory holds that backend's own records, which this does not read).
         #[arg(long, conflicts_with_all = ["bucket", "s3_endpoint"], required_unless_present = "bucket")]
         data_dir: Option<PathBuf>,
         /// The S3 bucket (credentials and region from the usual `AWS_*` variables).
