@@ -31,7 +31,11 @@
 //!   `Options::sync_interval`, at most one second) makes it durable on a majority, which the
 //!   `durable` watermark reports. A committed-but-not-durable op is lost if nodes of the majority
 //!   that received it lose power before that sync (process crashes keep the page cache and lose
-//!   nothing); the `durable` watermark is never lost.
+//!   nothing); the `durable` watermark is never lost. So losing power on a majority at once can
+//!   lose acknowledged ops in Volatile mode (those acknowledged at `Applied` or `Local`), never in
+//!   Strict mode (`tests/power_loss.rs` shows both). A node that had already applied entries the
+//!   group then lost stops with `Corrupt` rather than serve a history the group no longer has;
+//!   restarting it reloads its log and it follows the leader again.
 //!
 //! [`Durability`](rig_core::Durability) maps onto these: `Applied` resolves once committed
 //! (Volatile: received by a majority), `Local` once also fsynced on the leader, `Replicated` once

@@ -49,6 +49,9 @@ pub(crate) struct Node {
     /// computation for many concurrent appends; none of them waits when the pipeline is idle).
     queued: Vec<Bytes>,
     queued_waiters: Vec<Queued>,
+    /// The core's applied index before the current step (its outputs are carried out after the
+    /// step, when the core may already have applied the entries it asked to persist).
+    applied_before_step: u64,
     unsynced: bool,
     pub(crate) names: BTreeMap<NodeId, String>,
 }
@@ -72,6 +75,7 @@ impl Node {
             proposed: None,
             queued: Vec::new(),
             queued_waiters: Vec::new(),
+            applied_before_step: 0,
             unsynced: false,
             names,
         }
@@ -97,6 +101,7 @@ impl Node {
             return;
         }
         let tick = matches!(input, Input::Tick);
+        self.applied_before_step = self.raft.applied();
         self.raft.step(input);
         if let Err(e) = self.drain() {
             self.stop(Error::Poisoned {
@@ -127,6 +132,7 @@ impl Node {
             return;
         }
         self.proposed = None;
+        self.applied_before_step = self.raft.applied();
         self.raft
             .step(Input::Propose(std::mem::take(&mut self.queued)));
         if let Err(e) = self.drain() {
@@ -210,6 +216,19 @@ impl Node {
             Output::Send(to, msg) => self.outbox.push((to, msg)),
             Output::PersistHardState(hs) => self.disk()?.save_hard_state(hs)?,
             Output::PersistEntries(entries) => {
+                let first = entries.first().map_or(u64::MAX, |e| e.index);
+                if first <= self.applied_before_step {
+                    // Only possible in Volatile mode after a majority lost power at once: the
+                    // group lost entries this node already applied. Its state cannot be rolled
+                    // back; stop rather than serve a history the group no longer has (a restart
+                    // reloads the log and follows the leader again).
+                    return Err(Error::Corrupt {
+                        location: format!("raft entry {first}"),
+                        reason: "the leader replaced an applied entry (committed entries were \
+                                 lost: a majority lost power in Volatile mode)"
+                            .into(),
+                    });
+                }
                 self.disk()?.write(&entries)?;
                 self.unsynced = true;
             }

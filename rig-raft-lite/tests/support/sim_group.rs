@@ -125,6 +125,14 @@ impl SimGroup {
         }
         let found = async {
             loop {
+                // A node that stopped itself (Volatile mode: it applied entries the group lost
+                // in a majority power loss) is power-cycled: it reloads its log and follows.
+                for node in self.up() {
+                    if node.read(node.first_version(), 0).await.is_err() {
+                        self.power_off(node.id()).await;
+                        self.boot(node.id());
+                    }
+                }
                 if let Some(l) = self.leader() {
                     let barrier = tokio::time::timeout(Duration::from_secs(1), l.read_barrier());
                     if let Ok(Ok(v)) = barrier.await {
