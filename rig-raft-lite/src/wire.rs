@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use rig_core::codec::{CodecError, Reader};
 
-use crate::core::{Entry, Message};
+use crate::core::{Entry, Membership, Message, StoredMembership};
 
 /// The wire format version.
 pub const WIRE_FORMAT: u8 = 1;
@@ -96,6 +96,20 @@ pub fn encode(msg: &Message) -> Bytes {
             b.put_u8(8);
             vec![*term]
         }
+        Message::Join { id, addr } => {
+            b.put_u8(9);
+            b.put_u64_le(*id);
+            put_bytes(&mut b, addr.as_bytes());
+            return b.freeze();
+        }
+        Message::JoinResp { term, membership } => {
+            b.put_u8(10);
+            b.put_u64_le(*term);
+            b.put_u64_le(membership.index);
+            put_bytes(&mut b, &membership.current.encode());
+            put_bytes(&mut b, &membership.previous.encode());
+            return b.freeze();
+        }
     };
     words.iter().for_each(|w| b.put_u64_le(*w));
     if let Message::Append { entries, .. } = msg {
@@ -107,6 +121,16 @@ pub fn encode(msg: &Message) -> Bytes {
         }
     }
     b.freeze()
+}
+
+fn put_bytes(b: &mut BytesMut, data: &[u8]) {
+    b.put_u32_le(data.len() as u32);
+    b.put_slice(data);
+}
+
+fn membership(r: &mut Reader<'_>) -> Result<Membership, CodecError> {
+    let len = r.u32_le("membership length")? as usize;
+    Membership::decode(r.take(len, "membership")?)
 }
 
 /// Decodes a message; malformed input is an error, never a wrong message.
@@ -183,6 +207,26 @@ pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
             seq: w("seq")?,
         },
         8 => Message::TimeoutNow { term: w("term")? },
+        9 => {
+            let id = r.u64_le("id")?;
+            let len = r.u32_le("address length")? as usize;
+            let addr = std::str::from_utf8(r.take(len, "address")?)
+                .map_err(|_| CodecError::Invalid("address not utf-8"))?
+                .to_string();
+            Message::Join { id, addr }
+        }
+        10 => {
+            let (term, index) = (r.u64_le("term")?, r.u64_le("index")?);
+            let (current, previous) = (membership(&mut r)?, membership(&mut r)?);
+            Message::JoinResp {
+                term,
+                membership: StoredMembership {
+                    index,
+                    current,
+                    previous,
+                },
+            }
+        }
         _ => return Err(CodecError::Invalid("unknown message kind")),
     };
     if !r.is_empty() {

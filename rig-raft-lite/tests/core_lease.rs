@@ -108,6 +108,7 @@ impl Lockstep {
             snapshot_index: 0,
             snapshot_term: 0,
             entries: old.log().entries().to_vec(),
+            membership: None,
         };
         self.nodes[i] = Raft::new(config(old.id()), Box::new(SeededRand::new(seed)), restored);
     }

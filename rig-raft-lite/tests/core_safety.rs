@@ -38,6 +38,7 @@ fn strict_three_nodes_power_loss() {
         mode: CommitMode::Strict,
         crash: Crash::PowerLoss,
         steps: 1500,
+        spare: 0,
     };
     sweep(0..80, opts);
 }
@@ -49,6 +50,7 @@ fn strict_five_nodes_power_loss() {
         mode: CommitMode::Strict,
         crash: Crash::PowerLoss,
         steps: 1500,
+        spare: 0,
     };
     sweep(1000..1060, opts);
 }
@@ -60,6 +62,7 @@ fn volatile_three_nodes_process_crash() {
         mode: CommitMode::Volatile,
         crash: Crash::Process,
         steps: 1500,
+        spare: 0,
     };
     sweep(2000..2040, opts);
 }
@@ -71,6 +74,7 @@ fn volatile_five_nodes_power_loss_keeps_durable() {
         mode: CommitMode::Volatile,
         crash: Crash::PowerLoss,
         steps: 1500,
+        spare: 0,
     };
     sweep(3000..3040, opts);
 }

@@ -21,7 +21,11 @@ impl Raft {
             return;
         }
         let me = self.cfg.id;
-        let peers = self.progress.iter().filter(|(id, _)| **id != me);
+        let members = self.configs.current().1;
+        let peers = self
+            .progress
+            .iter()
+            .filter(|(id, _)| **id != me && members.is_voter(**id));
         let (received, persisted) = &mut self.scratch;
         received.clear();
         persisted.clear();
@@ -31,7 +35,7 @@ impl Raft {
             received.push(pr.matched);
             persisted.push(pr.persisted);
         }
-        let q = self.cfg.quorum();
+        let q = members.quorum();
         let on_disk = quorum_index(persisted, q);
         let candidate = match self.cfg.commit_mode {
             CommitMode::Strict => on_disk,

@@ -24,7 +24,8 @@ impl Raft {
         if self.election_elapsed >= self.cfg.election_ticks {
             self.quiet_after_boot = false;
         }
-        if self.election_elapsed >= self.randomized_timeout {
+        // Observers and removed members never campaign.
+        if self.election_elapsed >= self.randomized_timeout && self.is_voter() {
             if self.cfg.pre_vote {
                 self.campaign_pre_vote();
             } else {
@@ -47,7 +48,7 @@ impl Raft {
             self.log.last_index(),
             self.log.last_term(),
         );
-        for p in self.peers() {
+        for p in self.voting_peers() {
             self.send(
                 p,
                 Message::PreVote {
@@ -81,7 +82,7 @@ impl Raft {
         }
         let (term, last_index, last_term) =
             (self.hs.term, self.log.last_index(), self.log.last_term());
-        for p in self.peers() {
+        for p in self.voting_peers() {
             self.send(
                 p,
                 Message::Vote {
@@ -100,7 +101,12 @@ impl Raft {
 
     /// Whether a majority granted (`granted`) or a majority refused (`!granted`) the votes.
     fn won(&self, granted: bool) -> bool {
-        self.votes.values().filter(|&&g| g == granted).count() >= self.cfg.quorum()
+        let members = self.membership();
+        self.votes
+            .iter()
+            .filter(|&(id, &g)| g == granted && members.is_voter(*id))
+            .count()
+            >= members.quorum()
     }
 
     pub(super) fn on_pre_vote(&mut self, from: NodeId, term: u64, last_index: u64, last_term: u64) {
@@ -157,21 +163,22 @@ impl Raft {
     /// Leader: counts followers heard from; steps down without a majority.
     pub(super) fn check_quorum(&mut self) {
         let me = self.cfg.id;
+        let voters = self.voting_peers();
         let active = 1 + self
             .progress
             .iter_mut()
-            .filter(|(id, _)| **id != me)
+            .filter(|(id, _)| **id != me && voters.contains(id))
             .map(|(_, p)| std::mem::replace(&mut p.recent_active, false))
             .filter(|&a| a)
             .count();
-        if self.cfg.check_quorum && active < self.cfg.quorum() {
+        if self.cfg.check_quorum && active < self.quorum() {
             self.become_follower(self.hs.term, None);
         }
     }
 
     /// Hands leadership to `to`: stop taking proposals, catch it up, then tell it to campaign.
     pub(super) fn transfer_leader(&mut self, to: NodeId) {
-        if self.role != RoleKind::Leader || to == self.cfg.id || !self.cfg.voters.contains(&to) {
+        if self.role != RoleKind::Leader || to == self.cfg.id || !self.membership().is_voter(to) {
             return;
         }
         self.transfer = Some((to, 0));

@@ -11,6 +11,7 @@
 mod commit;
 mod election;
 mod log;
+mod membership;
 mod reads;
 mod replication;
 mod snapshot;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use rig_core::seams::Rand;
 
 pub use self::log::MemLog;
+pub use self::membership::{is_control, Change, Membership, StoredMembership, CONTROL_TAG};
 pub use self::replication::Progress;
 pub use self::state::{
     CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, RoleKind,
@@ -37,6 +39,8 @@ pub struct Restored {
     pub snapshot_term: u64,
     /// The durable entries after `snapshot_index`.
     pub entries: Vec<Entry>,
+    /// The persisted membership (`None`: the configuration's initial one).
+    pub membership: Option<StoredMembership>,
 }
 
 /// One Raft node's decision logic.
@@ -65,6 +69,7 @@ pub struct Raft {
     role: RoleKind,
     leader: Option<NodeId>,
     log: MemLog,
+    configs: membership::Configs,
     commit: u64,
     durable: u64,
     applied: u64,
@@ -94,6 +99,12 @@ pub struct Raft {
 impl Raft {
     /// A node starting from what its storage holds (a follower with no known leader).
     pub fn new(cfg: Config, rand: Box<dyn Rand>, restored: Restored) -> Self {
+        let configs = membership::Configs::restore(
+            cfg.initial_membership(),
+            restored.membership,
+            restored.snapshot_index,
+            &restored.entries,
+        );
         let log = MemLog::restore(
             restored.snapshot_index,
             restored.snapshot_term,
@@ -107,6 +118,7 @@ impl Raft {
             role: RoleKind::Follower,
             leader: None,
             log,
+            configs,
             commit: restored.snapshot_index,
             durable: restored.snapshot_index,
             applied: restored.snapshot_index,
@@ -140,6 +152,7 @@ impl Raft {
             Input::Compact(index) => self.compact(index),
             Input::TransferLeader(to) => self.transfer_leader(to),
             Input::ReadIndex(id) => self.read_index(id),
+            Input::ChangeMembership(change) => self.change_membership(change),
         }
     }
 
@@ -213,14 +226,30 @@ impl Raft {
         self.out.push(Output::Send(to, msg));
     }
 
+    /// Every other member (voters and observers).
     fn peers(&self) -> Vec<NodeId> {
         let me = self.cfg.id;
-        self.cfg
+        self.membership()
+            .all()
+            .map(|(id, _)| id)
+            .filter(|&p| p != me)
+            .collect()
+    }
+
+    /// Every other voter.
+    fn voting_peers(&self) -> Vec<NodeId> {
+        let me = self.cfg.id;
+        self.membership()
             .voters
-            .iter()
+            .keys()
             .copied()
             .filter(|&p| p != me)
             .collect()
+    }
+
+    /// How many voters make a majority of the effective membership.
+    fn quorum(&self) -> usize {
+        self.membership().quorum()
     }
 
     fn persist_hard_state(&mut self) {
@@ -258,7 +287,11 @@ impl Raft {
     }
 
     fn on_message(&mut self, from: NodeId, msg: Message) {
-        if !self.cfg.voters.contains(&from) || from == self.cfg.id {
+        // Messages from nodes outside this node's membership are taken too: a member that
+        // missed the control entry adding the leader must still hear that leader. A removed node
+        // cannot disrupt: pre-vote needs a majority with no more log than it has, and it lacks
+        // its removal, which a majority holds.
+        if from == self.cfg.id {
             return;
         }
         let term = msg.term();
@@ -336,6 +369,8 @@ impl Raft {
             } => self.on_heartbeat(from, commit, durable, floor, seq),
             Message::HeartbeatResp { seq, .. } => self.on_heartbeat_resp(from, seq),
             Message::TimeoutNow { .. } => self.on_timeout_now(from),
+            // The driver's business (see `Message::Join`).
+            Message::Join { .. } | Message::JoinResp { .. } => {}
         }
     }
 

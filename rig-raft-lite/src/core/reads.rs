@@ -133,10 +133,17 @@ impl Raft {
 
     /// The latest round a majority (the leader included) acknowledged.
     fn confirmed_round(&self) -> u64 {
-        let mut acks: Vec<u64> = self.reads.acked.values().copied().collect();
+        let members = self.configs.current().1;
+        let mut acks: Vec<u64> = self
+            .reads
+            .acked
+            .iter()
+            .filter(|(id, _)| members.is_voter(**id))
+            .map(|(_, seq)| *seq)
+            .collect();
         acks.push(u64::MAX); // the leader itself
         acks.sort_unstable_by(|a, b| b.cmp(a));
-        acks.get(self.cfg.quorum() - 1).copied().unwrap_or(0)
+        acks.get(members.quorum() - 1).copied().unwrap_or(0)
     }
 
     /// Answers every read whose round a majority confirmed, once the commit index is of this term.

@@ -29,6 +29,17 @@ pub struct Progress {
     matched_at_heartbeat: u64,
 }
 
+impl Progress {
+    /// A new follower's progress: probe from `next`.
+    pub(super) fn probing_from(next: u64) -> Self {
+        Self {
+            next,
+            probing: true,
+            ..Self::default()
+        }
+    }
+}
+
 impl Raft {
     pub(super) fn become_leader(&mut self) {
         self.role = RoleKind::Leader;
@@ -37,14 +48,7 @@ impl Raft {
         self.progress = self
             .peers()
             .into_iter()
-            .map(|p| {
-                let pr = Progress {
-                    next,
-                    probing: true,
-                    ..Progress::default()
-                };
-                (p, pr)
-            })
+            .map(|p| (p, Progress::probing_from(next)))
             .collect();
         self.heartbeat_elapsed = 0;
         self.election_elapsed = 0;
@@ -85,7 +89,9 @@ impl Raft {
             .collect();
         let last = first + entries.len() as u64 - 1;
         self.log.truncate_append(&entries);
+        let controls = Self::controls(&entries);
         self.out.push(Output::PersistEntries(entries));
+        self.track_configs(first, &controls);
         self.maybe_commit();
         (first, last)
     }
@@ -192,7 +198,9 @@ impl Raft {
             let first = fresh[0].index;
             self.persisted = self.persisted.min(first - 1);
             self.log.truncate_append(&fresh);
+            let controls = Self::controls(&fresh);
             self.out.push(Output::PersistEntries(fresh));
+            self.track_configs(first, &controls);
         }
         self.matched_leader = self.matched_leader.max(last_new);
         let commit = commit.min(self.matched_leader);
@@ -357,6 +365,7 @@ impl Raft {
         if let Some((to, elapsed)) = self.transfer {
             self.transfer = (elapsed + 1 < self.cfg.election_ticks).then_some((to, elapsed + 1));
         }
+        self.maybe_promote();
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
             self.broadcast_heartbeat();

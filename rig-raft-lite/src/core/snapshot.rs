@@ -29,6 +29,7 @@ impl Raft {
         let through = index.min(self.applied).min(floor).min(self.persisted);
         if through > self.log.offset() {
             self.log.compact(through);
+            self.configs.compact(through);
             self.out.push(Output::Compacted(through));
         }
     }

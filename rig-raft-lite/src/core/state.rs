@@ -1,6 +1,10 @@
 //! The core's vocabulary: configuration, persisted state, entries, messages, inputs and outputs.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
+
+use super::membership::{Change, StoredMembership};
 
 /// A node's id within its group (unique, never reused).
 pub type NodeId = u64;
@@ -22,8 +26,12 @@ pub enum CommitMode {
 pub struct Config {
     /// This node.
     pub id: NodeId,
-    /// Every voting member, this node included.
+    /// Every voting member, this node included: the initial membership, used until storage or
+    /// the log holds one (see [`Membership`](super::Membership)).
     pub voters: Vec<NodeId>,
+    /// The initial members' addresses, carried into the memberships the group logs (a joining
+    /// node learns where to reach everyone from them).
+    pub addrs: BTreeMap<NodeId, String>,
     /// The minimum election timeout; the actual one is drawn from `min..2*min` at every reset.
     pub election_ticks: u32,
     /// A leader sends heartbeats this often (must be below `election_ticks`).
@@ -56,6 +64,7 @@ impl Config {
         Self {
             id,
             voters,
+            addrs: BTreeMap::new(),
             election_ticks: 10,
             heartbeat_ticks: 2,
             max_inflight: 8,
@@ -68,9 +77,20 @@ impl Config {
         }
     }
 
-    /// How many voters make a majority.
+    /// How many initial voters make a majority (the effective quorum follows the membership).
     pub fn quorum(&self) -> usize {
         self.voters.len() / 2 + 1
+    }
+
+    /// The initial membership: `voters` with their `addrs`.
+    pub fn initial_membership(&self) -> super::Membership {
+        let mut m = super::Membership::of_voters(self.voters.iter().copied());
+        for (id, addr) in &mut m.voters {
+            if let Some(a) = self.addrs.get(id) {
+                addr.clone_from(a);
+            }
+        }
+        m
     }
 }
 
@@ -183,6 +203,21 @@ pub enum Message {
         /// The leader's term.
         term: u64,
     },
+    /// A new node asks to join the group (handled by the driver, never the core): sent to a
+    /// seed, forwarded to the leader, which adds it as an observer.
+    Join {
+        /// The new node's id (the one its link authenticated as).
+        id: NodeId,
+        /// Where the members reach it.
+        addr: String,
+    },
+    /// The leader's answer to [`Message::Join`]: the membership that includes the new node.
+    JoinResp {
+        /// The leader's term.
+        term: u64,
+        /// The membership and its control entry's index.
+        membership: super::membership::StoredMembership,
+    },
 }
 
 impl Message {
@@ -197,7 +232,9 @@ impl Message {
             | Message::AppendResp { term, .. }
             | Message::Heartbeat { term, .. }
             | Message::HeartbeatResp { term, .. }
-            | Message::TimeoutNow { term } => term,
+            | Message::TimeoutNow { term }
+            | Message::JoinResp { term, .. } => term,
+            Message::Join { .. } => 0,
         }
     }
 }
@@ -224,6 +261,9 @@ pub enum Input {
     TransferLeader(NodeId),
     /// A linearizable read: answer with [`Output::ReadReady`] or [`Output::ReadFailed`].
     ReadIndex(u64),
+    /// Leader: propose a membership change (answered with [`Output::Proposed`] or
+    /// [`Output::MembershipRejected`]).
+    ChangeMembership(Change),
 }
 
 /// What the core asks the driver to do, in order. Persist outputs MUST be carried out before any
@@ -275,6 +315,17 @@ pub enum Output {
         id: u64,
         /// The read index.
         index: u64,
+    },
+    /// The effective membership changed (a control entry was written or truncated): persist it
+    /// (fsync + rename) before any later send, and reach the new members. The log entries that
+    /// carry a membership MUST be synced before any later send too, in both commit modes.
+    MembershipChanged(StoredMembership),
+    /// A membership change was refused.
+    MembershipRejected {
+        /// Why.
+        reason: String,
+        /// The leader, when known.
+        leader: Option<NodeId>,
     },
     /// A read could not be confirmed (not the leader, or leadership was lost).
     ReadFailed {

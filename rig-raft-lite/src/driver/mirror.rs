@@ -9,7 +9,7 @@ use bytes::Bytes;
 use rig_core::codec::{decode_payload, Reader, PAYLOAD_FORMAT};
 use rig_core::{Error, LogPayload, Result};
 
-use crate::core::Entry;
+use crate::core::{is_control, Entry};
 
 /// Committed payloads after `base` (versions `base+1 ..`), with the Raft index of each.
 #[derive(Debug, Default)]
@@ -60,7 +60,11 @@ impl Mirror {
 
     /// Takes in newly committed entries, in order.
     pub(crate) fn ingest(&mut self, entries: &[Entry]) -> Result<()> {
-        for e in entries.iter().filter(|e| !e.data.is_empty()) {
+        // No-ops and control entries (memberships) carry no version.
+        for e in entries
+            .iter()
+            .filter(|e| !e.data.is_empty() && !is_control(&e.data))
+        {
             let version = version_of(e.index, &e.data)?;
             if version != self.committed() + 1 {
                 return Err(Error::Corrupt {

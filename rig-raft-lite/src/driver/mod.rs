@@ -9,6 +9,7 @@
 //! a majority. In `Strict` mode every write is synced before the node acknowledges it, so the
 //! three coincide except for `Local` on a lagging leader disk.
 
+mod members;
 mod mirror;
 mod net;
 mod node;
@@ -31,7 +32,7 @@ use tokio::sync::watch;
 pub use self::net::NetNetwork;
 use self::node::Node;
 pub use self::router::{Inbox, Network, Router};
-use crate::core::{Config, Input, NodeId, Raft};
+use crate::core::{Config, Input, Message, NodeId, Raft};
 use crate::storage::Storage;
 
 /// How a [`RaftLog`] node runs.
@@ -76,7 +77,7 @@ impl Shared {
 
     /// Runs `f` in the critical section, then sends what it produced and publishes progress.
     fn with_node<R>(&self, f: impl FnOnce(&mut Node) -> R) -> R {
-        let (r, outbox, now) = {
+        let (r, outbox, now, members) = {
             let mut node = self.lock();
             let r = f(&mut node);
             let epoch = node.raft.term() * 2 + u64::from(node.raft.is_leader());
@@ -84,8 +85,13 @@ impl Shared {
                 r,
                 std::mem::take(&mut node.outbox),
                 (node.mirror.committed(), epoch),
+                node.members_update.take(),
             )
         };
+        // New members first: the messages below may be their first.
+        if let Some(members) = members {
+            self.net.set_members(&members);
+        }
         for (to, msg) in outbox {
             self.net.send(self.id, to, msg);
         }
@@ -137,6 +143,7 @@ impl RaftLog {
         let loaded = storage.load()?;
         let id = opts.config.id;
         let raft = Raft::new(opts.config.clone(), rand, loaded.restored);
+        net.set_members(raft.membership());
         let node = Node::new(raft, storage, loaded.base_version, opts.names.clone());
         let committed = node.mirror.committed();
         let shared = Arc::new(Shared {
@@ -198,6 +205,9 @@ async fn run(
                 });
             }
             msg = inbox.recv() => match msg {
+                Some((from, Message::Join { id, addr })) => {
+                    shared.with_node(|n| n.on_join(from, id, addr));
+                }
                 Some((from, msg)) => shared.with_node(|n| n.step(Input::Message(from, msg))),
                 None => break,
             },

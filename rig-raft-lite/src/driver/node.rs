@@ -9,7 +9,7 @@ use rig_core::{Durability, Error, Result};
 use tokio::sync::oneshot;
 
 use super::mirror::{version_of, Mirror};
-use crate::core::{CommitMode, Input, Message, NodeId, Output, Raft};
+use crate::core::{is_control, CommitMode, Input, Membership, Message, NodeId, Output, Raft};
 use crate::storage::Storage;
 
 /// An append waiting for its durability.
@@ -53,6 +53,12 @@ pub(crate) struct Node {
     /// step, when the core may already have applied the entries it asked to persist).
     applied_before_step: u64,
     unsynced: bool,
+    /// A control entry was written: sync before anything is sent, in both modes.
+    sync_now: bool,
+    /// The membership the network should reach (taken by the driver after each step).
+    pub(crate) members_update: Option<Membership>,
+    /// Why the last membership change was refused.
+    pub(crate) membership_rejected: Option<String>,
     pub(crate) names: BTreeMap<NodeId, String>,
 }
 
@@ -77,6 +83,9 @@ impl Node {
             queued_waiters: Vec::new(),
             applied_before_step: 0,
             unsynced: false,
+            sync_now: false,
+            members_update: None,
+            membership_rejected: None,
             names,
         }
     }
@@ -201,11 +210,13 @@ impl Node {
             for out in outs {
                 self.carry_out(out)?;
             }
-            if self.unsynced && self.raft.config().commit_mode == CommitMode::Strict {
+            let strict = self.raft.config().commit_mode == CommitMode::Strict;
+            if self.unsynced && (strict || self.sync_now) {
                 if let Some((index, term)) = self.disk()?.sync()? {
                     self.raft.step(Input::Persisted { index, term });
                 }
                 self.unsynced = false;
+                self.sync_now = false;
             }
         }
         Ok(())
@@ -231,7 +242,13 @@ impl Node {
                 }
                 self.disk()?.write(&entries)?;
                 self.unsynced = true;
+                self.sync_now |= entries.iter().any(|e| is_control(&e.data));
             }
+            Output::MembershipChanged(stored) => {
+                self.disk()?.save_membership(&stored)?;
+                self.members_update = Some(stored.current);
+            }
+            Output::MembershipRejected { reason, .. } => self.membership_rejected = Some(reason),
             Output::Apply(entries) => self.mirror.ingest(&entries)?,
             Output::Compacted(through) => {
                 let base = self.mirror.compact_to_index(through);
@@ -262,7 +279,8 @@ impl Node {
         if let Some(q) = self.queued_waiters.last() {
             return Ok(q.first_version + q.count);
         }
-        match log.entries().iter().rev().find(|e| !e.data.is_empty()) {
+        let data = |e: &&crate::core::Entry| !e.data.is_empty() && !is_control(&e.data);
+        match log.entries().iter().rev().find(data) {
             Some(e) => version_of(e.index, &e.data).map(|v| v + 1),
             None => Ok(self.mirror.version_at(log.offset()) + 1),
         }
@@ -311,6 +329,21 @@ impl Node {
         });
         self.resolve();
         Ok(rx)
+    }
+
+    /// A receiver that resolves once the log is durable on a majority through `index` (an entry
+    /// of the current term, just proposed by this leader).
+    pub(crate) fn wait_replicated(&mut self, index: u64) -> oneshot::Receiver<Result<u64>> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push_back(Waiter {
+            last_index: index,
+            term: self.raft.term(),
+            first_version: index,
+            durability: Durability::Replicated,
+            tx,
+        });
+        self.resolve();
+        rx
     }
 
     /// Starts a read-index round.

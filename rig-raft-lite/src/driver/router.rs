@@ -6,12 +6,16 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::core::{Message, NodeId};
+use crate::core::{Membership, Message, NodeId};
 
 /// Delivers messages to nodes. Delivery is best effort: a message may be dropped.
 pub trait Network: Send + Sync + std::fmt::Debug + 'static {
     /// Sends `msg` from `from` to `to`.
     fn send(&self, from: NodeId, to: NodeId, msg: Message);
+
+    /// The group's membership changed: reach these members (at their addresses) from now on and
+    /// stop sending to anyone else. In-process networks reach every registered node already.
+    fn set_members(&self, _members: &Membership) {}
 }
 
 /// A node's incoming messages.

@@ -1,6 +1,6 @@
 //! [`FsStorage`]: a node's disk through the [`Fs`] seam. Three files in one directory:
 //! `raft.state` (term and vote), `raft.log` (a header and checksummed, chained entry records) and
-//! `raft.snap`. The state, the snapshot and compacted logs are replaced by write, fsync, rename
+//! `raft.snap`, plus `raft.members` (the membership) once it changed. The state, the membership, the snapshot and compacted logs are replaced by write, fsync, rename
 //! and directory fsync, so a crash leaves the old or the new file, never a mix.
 
 use std::path::{Path, PathBuf};
@@ -11,15 +11,17 @@ use rig_core::seams::{Fs, FsFile, FsLock};
 use rig_core::{Error, Result, Snapshot};
 
 use super::records::{
-    decode_entries, decode_hard_state, decode_log_header, decode_snapshot, encode_entry,
-    encode_hard_state, encode_log_header, encode_snapshot, LOG_HEADER,
+    decode_entries, decode_hard_state, decode_log_header, decode_membership, decode_snapshot,
+    encode_entry, encode_hard_state, encode_log_header, encode_membership, encode_snapshot,
+    LOG_HEADER,
 };
 use super::{Loaded, Storage};
-use crate::core::{Entry, HardState, Restored};
+use crate::core::{Entry, HardState, Restored, StoredMembership};
 
 const STATE: &str = "raft.state";
 const LOG: &str = "raft.log";
 const SNAP: &str = "raft.snap";
+const MEMBERS: &str = "raft.members";
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
@@ -147,6 +149,23 @@ impl Storage for FsStorage {
         } else {
             HardState::default()
         };
+        let members = self.dir.join(MEMBERS);
+        let membership = if self
+            .fs
+            .exists(&members)
+            .map_err(io("stat the membership"))?
+        {
+            let f = self
+                .fs
+                .open(&members, false)
+                .map_err(io("open the membership"))?;
+            Some(decode_membership(&Self::read_all(
+                f.as_ref(),
+                "the membership",
+            )?)?)
+        } else {
+            None
+        };
         let entries = self.scan()?;
         Ok(Loaded {
             restored: Restored {
@@ -154,6 +173,7 @@ impl Storage for FsStorage {
                 snapshot_index: self.offset,
                 snapshot_term: self.offset_term,
                 entries,
+                membership,
             },
             base_version: self.base_version,
         })
@@ -161,6 +181,11 @@ impl Storage for FsStorage {
 
     fn save_hard_state(&mut self, hs: HardState) -> Result<()> {
         replace(self.fs.as_ref(), &self.dir, STATE, &encode_hard_state(hs))
+    }
+
+    fn save_membership(&mut self, membership: &StoredMembership) -> Result<()> {
+        let bytes = encode_membership(membership);
+        replace(self.fs.as_ref(), &self.dir, MEMBERS, &bytes)
     }
 
     fn write(&mut self, entries: &[Entry]) -> Result<()> {

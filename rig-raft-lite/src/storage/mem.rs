@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use rig_core::{Result, Snapshot};
 
 use super::{Loaded, Storage};
-use crate::core::{Entry, HardState, Restored};
+use crate::core::{Entry, HardState, Restored, StoredMembership};
 
 /// The written log is `written`; the durable one (what a power loss keeps) is
 /// `written[..clean]` followed by `shadow`, the durable entries that later writes replaced.
@@ -21,6 +21,7 @@ struct Disk {
     clean: usize,
     shadow: Vec<Entry>,
     snapshot: Option<Snapshot>,
+    membership: Option<StoredMembership>,
 }
 
 impl Disk {
@@ -66,6 +67,7 @@ impl Storage for MemStorage {
                 snapshot_index: d.offset,
                 snapshot_term: d.offset_term,
                 entries: d.written.clone(),
+                membership: d.membership.clone(),
             },
             base_version: d.base_version,
         })
@@ -73,6 +75,11 @@ impl Storage for MemStorage {
 
     fn save_hard_state(&mut self, hs: HardState) -> Result<()> {
         self.disk().hs = hs;
+        Ok(())
+    }
+
+    fn save_membership(&mut self, membership: &StoredMembership) -> Result<()> {
+        self.disk().membership = Some(membership.clone());
         Ok(())
     }
 

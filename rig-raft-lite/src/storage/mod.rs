@@ -12,7 +12,7 @@ pub use mem::MemStorage;
 
 use rig_core::{Result, Snapshot};
 
-use crate::core::{Entry, HardState, Restored};
+use crate::core::{Entry, HardState, Restored, StoredMembership};
 
 /// What a node reloads at start-up.
 #[derive(Debug, Clone, Default)]
@@ -29,6 +29,8 @@ pub trait Storage: Send + std::fmt::Debug + 'static {
     fn load(&mut self) -> Result<Loaded>;
     /// Persists the term and vote; MUST be durable (fsync + rename) when this returns.
     fn save_hard_state(&mut self, hs: HardState) -> Result<()>;
+    /// Persists the membership; MUST be durable (fsync + rename) when this returns.
+    fn save_membership(&mut self, membership: &StoredMembership) -> Result<()>;
     /// Writes `entries`, first dropping every entry at or after `entries[0].index`. Need not be
     /// durable until [`sync`](Storage::sync).
     fn write(&mut self, entries: &[Entry]) -> Result<()>;

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use rig_core::seams::{Rand, SeededRand};
 use rig_raft_lite::core::{
-    CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, Raft, Restored,
+    is_control, Change, CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, Raft,
+    Restored, StoredMembership,
 };
 
 use super::invariants::Checker;
@@ -22,6 +23,8 @@ struct Disk {
     written: Vec<Entry>,
     /// Synced entries after `offset`.
     synced: Vec<Entry>,
+    /// The membership file (written with fsync and rename: survives every crash).
+    membership: Option<StoredMembership>,
 }
 
 impl Disk {
@@ -64,6 +67,10 @@ pub struct Options {
     pub crash: Crash,
     /// Steps of chaos.
     pub steps: usize,
+    /// Nodes beyond `nodes` that may join (as observers, promoted once caught up); with any,
+    /// members are also removed, and nodes do not compact (a joiner is served the whole log;
+    /// catching up from a snapshot is the snapshot stream's business).
+    pub spare: u64,
 }
 
 /// Counters that show the faults and features were exercised.
@@ -81,6 +88,14 @@ pub struct Stats {
     pub reads: u64,
     /// Compactions.
     pub compactions: u64,
+    /// Observers added, observers promoted, members removed (control entries some node wrote).
+    pub added: u64,
+    /// See `added`.
+    pub promoted: u64,
+    /// See `added`.
+    pub removed: u64,
+    /// Leaders elected while a membership change was not yet durable.
+    pub elections_mid_change: u64,
 }
 
 /// The cluster.
@@ -95,13 +110,19 @@ pub struct Cluster {
     next_payload: u64,
     reads: BTreeMap<(NodeId, u64), u64>,
     next_read: u64,
+    /// Nodes that exist (the initial ones and the spares that joined).
+    joined: BTreeSet<NodeId>,
+    /// Control entries seen, by (index, membership).
+    changes: BTreeSet<(u64, Bytes)>,
+    /// (term, leader) pairs seen, to count elections during a change.
+    leaders: BTreeSet<(u64, NodeId)>,
     pub stats: Stats,
 }
 
 impl Cluster {
     /// A fresh cluster for `seed`.
     pub fn new(seed: u64, opts: Options) -> Self {
-        let n = opts.nodes as usize;
+        let n = (opts.nodes + opts.spare) as usize;
         let checker = Checker::new(opts.mode, opts.crash);
         let mut c = Self {
             opts,
@@ -114,9 +135,13 @@ impl Cluster {
             next_payload: 0,
             reads: BTreeMap::new(),
             next_read: 0,
+            joined: BTreeSet::new(),
+            changes: BTreeSet::new(),
+            leaders: BTreeSet::new(),
             stats: Stats::default(),
         };
         for id in 1..=c.opts.nodes {
+            c.joined.insert(id);
             c.start(id);
         }
         c
@@ -140,6 +165,7 @@ impl Cluster {
             snapshot_index: d.offset,
             snapshot_term: d.offset_term,
             entries: d.written.clone(),
+            membership: d.membership.clone(),
         };
         let raft = Raft::new(self.config(id), Box::new(self.rand.split()), restored);
         self.checker.restarted(id, d.offset);
@@ -154,8 +180,12 @@ impl Cluster {
         self.rand.below(n)
     }
 
+    fn slots(&self) -> u64 {
+        self.opts.nodes + self.opts.spare
+    }
+
     fn alive(&self) -> Vec<NodeId> {
-        (1..=self.opts.nodes)
+        (1..=self.slots())
             .filter(|&i| self.nodes[(i - 1) as usize].is_some())
             .collect()
     }
@@ -166,8 +196,19 @@ impl Cluster {
         };
         raft.step(input);
         let outs = raft.take_outputs();
+        if raft.is_leader() && self.leaders.insert((raft.term(), id)) && raft.change_pending() {
+            self.stats.elections_mid_change += 1;
+        }
+        let control = outs.iter().any(|o| match o {
+            Output::PersistEntries(es) => es.iter().any(|e| is_control(&e.data)),
+            _ => false,
+        });
         self.handle(id, outs);
         self.checker.check(id, &self.nodes, &mut self.stats);
+        if control {
+            // Control entries are synced before the node says anything more.
+            self.sync(id);
+        }
     }
 
     fn handle(&mut self, id: NodeId, outs: Vec<Output>) {
@@ -198,10 +239,28 @@ impl Cluster {
                 Output::ReadFailed { id: rid, .. } => {
                     self.reads.remove(&(id, rid));
                 }
+                Output::MembershipChanged(m) => {
+                    if m.index > 0 && self.changes.insert((m.index, m.current.encode())) {
+                        let (cur, prev) = (&m.current, &m.previous);
+                        if cur.observers.len() > prev.observers.len()
+                            && cur.voters.len() == prev.voters.len()
+                        {
+                            self.stats.added += 1;
+                        } else if cur.voters.len() > prev.voters.len() {
+                            self.stats.promoted += 1;
+                        } else if cur.voters.len() + cur.observers.len()
+                            < prev.voters.len() + prev.observers.len()
+                        {
+                            self.stats.removed += 1;
+                        }
+                    }
+                    disk.membership = Some(m);
+                }
                 Output::Watermarks { .. }
                 | Output::LeaderChanged { .. }
                 | Output::Proposed { .. }
-                | Output::ProposalRejected { .. } => {}
+                | Output::ProposalRejected { .. }
+                | Output::MembershipRejected { .. } => {}
             }
         }
     }
@@ -240,9 +299,45 @@ impl Cluster {
         self.input(to, Input::Message(from, msg));
     }
 
+    /// A membership change through the leader: a spare joins (started with the membership the
+    /// leader answers with, as a join would), or a member other than the leader is removed.
+    fn change_membership(&mut self) {
+        let leader = self.nodes.iter().flatten().find(|r| r.is_leader());
+        let Some((lid, members)) = leader.map(|r| (r.id(), r.membership().clone())) else {
+            return;
+        };
+        let spare = (self.opts.nodes + 1..=self.slots()).find(|id| !self.joined.contains(id));
+        if let Some(id) = spare.filter(|_| self.chance(60)) {
+            let change = Change::AddObserver {
+                id,
+                addr: String::new(),
+            };
+            self.input(lid, Input::ChangeMembership(change));
+            if let Some(r) = self.nodes[(lid - 1) as usize].as_ref() {
+                if r.membership().contains(id) {
+                    // The join hands over the membership; the whole log follows by replication
+                    // (membership sweeps do not compact: see `Options::spare`).
+                    self.disks[(id - 1) as usize].membership = Some(r.stored_membership());
+                    self.joined.insert(id);
+                    self.start(id);
+                }
+            }
+            return;
+        }
+        let removable: Vec<NodeId> = members
+            .all()
+            .map(|(id, _)| id)
+            .filter(|&id| id != lid && (members.voters.len() > 3 || !members.is_voter(id)))
+            .collect();
+        if !removable.is_empty() {
+            let id = removable[self.pick(removable.len() as u64) as usize];
+            self.input(lid, Input::ChangeMembership(Change::Remove(id)));
+        }
+    }
+
     fn partition(&mut self) {
         self.cut.clear();
-        let n = self.opts.nodes;
+        let n = self.slots();
         let side: Vec<bool> = (0..n).map(|_| self.chance(50)).collect();
         for a in 1..=n {
             for b in 1..=n {
@@ -255,10 +350,11 @@ impl Cluster {
 
     /// One random action.
     pub fn step(&mut self) {
-        let n = self.opts.nodes;
+        let n = self.slots();
         let roll = self.pick(100);
         let node = 1 + self.pick(n);
         match roll {
+            98 if self.opts.spare > 0 => self.change_membership(),
             0..=49 if !self.net.is_empty() => {
                 let i = self.pick(self.net.len() as u64) as usize;
                 if self.chance(5) {
@@ -280,7 +376,8 @@ impl Cluster {
                 self.input(node, Input::Propose(vec![data]));
             }
             87..=88 => {
-                let down = n - self.alive().len() as u64;
+                let down = self.joined.len() as u64 - self.alive().len() as u64;
+                let n = self.opts.nodes;
                 if down < (n - 1) / 2 + u64::from(self.chance(10))
                     && self.nodes[(node - 1) as usize].is_some()
                 {
@@ -288,7 +385,7 @@ impl Cluster {
                 }
             }
             89..=91 => {
-                if self.nodes[(node - 1) as usize].is_none() {
+                if self.nodes[(node - 1) as usize].is_none() && self.joined.contains(&node) {
                     self.start(node);
                 }
             }
@@ -298,7 +395,7 @@ impl Cluster {
                 let to = 1 + self.pick(n);
                 self.input(node, Input::TransferLeader(to));
             }
-            96..=97 => {
+            96..=97 if self.opts.spare == 0 => {
                 let through = self.nodes[(node - 1) as usize]
                     .as_ref()
                     .map_or(0, Raft::applied);
@@ -315,11 +412,14 @@ impl Cluster {
 
     /// Chaos, then heal everything and require progress: a proposal commits everywhere.
     pub fn run(&mut self) {
-        for _ in 0..self.opts.steps {
+        for i in 0..self.opts.steps {
+            if std::env::var("RAFT_TRACE_SEED").is_ok() && i % 100 == 0 {
+                eprintln!("step {i} net {}", self.net.len());
+            }
             self.step();
         }
         self.cut.clear();
-        for id in 1..=self.opts.nodes {
+        for id in self.joined.clone() {
             if self.nodes[(id - 1) as usize].is_none() {
                 self.start(id);
             }
@@ -346,13 +446,18 @@ impl Cluster {
                 let node = self.nodes[(l.0 - 1) as usize].as_ref();
                 target = node.filter(|r| r.is_leader()).map(|r| (l, r.last_index()));
             }
-            if let Some((_, t)) = target {
-                if self
-                    .nodes
-                    .iter()
-                    .flatten()
-                    .all(|r| r.commit() >= t && r.applied() >= t)
-                {
+            if let Some(((l, _), t)) = target {
+                // Every member of the leader's membership (removed nodes are out of the group).
+                let members = self.nodes[(l - 1) as usize]
+                    .as_ref()
+                    .map(|r| r.membership().clone());
+                if members.is_some_and(|m| {
+                    self.nodes
+                        .iter()
+                        .flatten()
+                        .filter(|r| m.contains(r.id()))
+                        .all(|r| r.commit() >= t && r.applied() >= t)
+                }) {
                     return;
                 }
             }
