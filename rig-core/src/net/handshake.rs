@@ -3,9 +3,10 @@
 //!
 //! ```text
 //! initiator → responder   Hello { magic, version, group id, tokens [current, next], node id, nonce }
-//! responder               checks magic, version, group id and tokens; on a mismatch it logs
-//!                         and closes: the initiator gets nothing
-//! responder → initiator   Hello { … its own nonce }
+//! responder → initiator   Hello { … its own nonce } (no secret in it)
+//! both                    check magic, version, group id and tokens; on a mismatch the
+//!                         responder logs and closes, and the initiator, which checked the
+//!                         responder's Hello the same way, reports why (e.g. `WrongToken`)
 //! initiator → responder   Proof = HMAC-SHA256(psk, "initiator" ‖ responder nonce ‖ transcript)
 //! responder               checks the proof; on a mismatch it logs and closes
 //! responder → initiator   Proof = HMAC-SHA256(psk, "responder" ‖ initiator nonce ‖ transcript)
@@ -219,7 +220,8 @@ pub async fn connect(
 }
 
 /// Runs the handshake as the side that accepted `conn`. A refused peer is logged (at `warn`) and
-/// gets nothing but our Hello, which carries no secret.
+/// gets nothing but our Hello, which carries no secret (from it, a peer of another group or with
+/// a wrong token learns why it was refused).
 pub async fn accept(
     conn: Box<dyn Connection>,
     cfg: &HandshakeConfig,
@@ -230,9 +232,11 @@ pub async fn accept(
         let mut hs = Link::new(conn, MAX_HELLO);
         let theirs = hs.recv().await?;
         let hello = decode_hello(&theirs)?;
-        check_group(cfg, &hello)?;
+        // Our Hello goes out before the group check, so a refused initiator learns why from
+        // its own check of it (a clear error instead of a closed connection).
         let mine = encode_hello(cfg, &my_nonce);
         hs.send(&mine).await?;
+        check_group(cfg, &hello)?;
         let t = transcript(&theirs, &mine);
         let answer = hs.recv().await?;
         if !equal(&answer, &proof(&cfg.psk, b"initiator", &my_nonce, &t)) {

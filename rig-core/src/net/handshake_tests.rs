@@ -56,14 +56,16 @@ fn wrong_group_token_or_key_is_refused() {
     block_on(async {
         let mut b = cfg("b");
         b.group_id = "other".into();
-        let (_, s) = pair(cfg("a"), b).await;
+        let (c, s) = pair(cfg("a"), b).await;
         assert_eq!(s.unwrap_err(), NetError::WrongGroup("g".into()));
+        assert_eq!(c.unwrap_err(), NetError::WrongGroup("other".into()));
 
+        // Both sides learn why: the connector gets a clear error, not a closed connection.
         let mut b = cfg("b");
         b.tokens = [8, 9];
         let (c, s) = pair(cfg("a"), b).await;
         assert_eq!(s.unwrap_err(), NetError::WrongToken);
-        assert!(c.is_err());
+        assert_eq!(c.unwrap_err(), NetError::WrongToken);
 
         let mut b = cfg("b");
         b.psk = b"other key".to_vec();
