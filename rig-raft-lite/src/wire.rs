@@ -96,6 +96,26 @@ pub fn encode(msg: &Message) -> Bytes {
             b.put_u8(8);
             vec![*term]
         }
+        Message::Fetch { term, from, to } => {
+            b.put_u8(11);
+            vec![*term, *from, *to]
+        }
+        Message::FetchResp {
+            term,
+            prev_index,
+            prev_term,
+            entries,
+            lacking,
+        } => {
+            b.put_u8(12);
+            vec![
+                *term,
+                *prev_index,
+                *prev_term,
+                u64::from(*lacking),
+                entries.len() as u64,
+            ]
+        }
         Message::Join { id, addr } => {
             b.put_u8(9);
             b.put_u64_le(*id);
@@ -112,7 +132,7 @@ pub fn encode(msg: &Message) -> Bytes {
         }
     };
     words.iter().for_each(|w| b.put_u64_le(*w));
-    if let Message::Append { entries, .. } = msg {
+    if let Message::Append { entries, .. } | Message::FetchResp { entries, .. } = msg {
         for e in entries {
             b.put_u64_le(e.term);
             b.put_u64_le(e.index);
@@ -121,6 +141,17 @@ pub fn encode(msg: &Message) -> Bytes {
         }
     }
     b.freeze()
+}
+
+fn entries(r: &mut Reader<'_>, n: u64) -> Result<Vec<Entry>, CodecError> {
+    let mut entries = Vec::with_capacity(n.min(4096) as usize);
+    for _ in 0..n {
+        let (term, index) = (r.u64_le("entry term")?, r.u64_le("entry index")?);
+        let len = r.u32_le("entry length")? as usize;
+        let data = Bytes::copy_from_slice(r.take(len, "entry data")?);
+        entries.push(Entry { term, index, data });
+    }
+    Ok(entries)
 }
 
 fn put_bytes(b: &mut BytesMut, data: &[u8]) {
@@ -164,13 +195,7 @@ pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
         4 => {
             let (term, prev_index, prev_term) = (w("term")?, w("prev index")?, w("prev term")?);
             let (commit, durable, n) = (w("commit")?, w("durable")?, w("entries")?);
-            let mut entries = Vec::with_capacity(n.min(4096) as usize);
-            for _ in 0..n {
-                let (term, index) = (r.u64_le("entry term")?, r.u64_le("entry index")?);
-                let len = r.u32_le("entry length")? as usize;
-                let data = Bytes::copy_from_slice(r.take(len, "entry data")?);
-                entries.push(Entry { term, index, data });
-            }
+            let entries = entries(&mut r, n)?;
             Message::Append {
                 term,
                 prev_index,
@@ -207,6 +232,22 @@ pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
             seq: w("seq")?,
         },
         8 => Message::TimeoutNow { term: w("term")? },
+        11 => Message::Fetch {
+            term: w("term")?,
+            from: w("from")?,
+            to: w("to")?,
+        },
+        12 => {
+            let (term, prev_index, prev_term) = (w("term")?, w("prev index")?, w("prev term")?);
+            let (lacking, n) = (w("lacking")? == 1, w("entries")?);
+            Message::FetchResp {
+                term,
+                prev_index,
+                prev_term,
+                entries: entries(&mut r, n)?,
+                lacking,
+            }
+        }
         9 => {
             let id = r.u64_le("id")?;
             let len = r.u32_le("address length")? as usize;

@@ -10,6 +10,7 @@
 
 mod commit;
 mod election;
+mod gaps;
 mod log;
 mod membership;
 mod reads;
@@ -69,6 +70,7 @@ pub struct Raft {
     role: RoleKind,
     leader: Option<NodeId>,
     log: MemLog,
+    gaps: gaps::Gaps,
     configs: membership::Configs,
     commit: u64,
     durable: u64,
@@ -118,6 +120,7 @@ impl Raft {
             role: RoleKind::Follower,
             leader: None,
             log,
+            gaps: gaps::Gaps::default(),
             configs,
             commit: restored.snapshot_index,
             durable: restored.snapshot_index,
@@ -369,6 +372,16 @@ impl Raft {
             } => self.on_heartbeat(from, commit, durable, floor, seq),
             Message::HeartbeatResp { seq, .. } => self.on_heartbeat_resp(from, seq),
             Message::TimeoutNow { .. } => self.on_timeout_now(from),
+            Message::Fetch {
+                from: start, to, ..
+            } => self.on_fetch(from, start, to),
+            Message::FetchResp {
+                prev_index,
+                prev_term,
+                entries,
+                lacking,
+                ..
+            } => self.on_fetch_resp(from, prev_index, prev_term, entries, lacking),
             // The driver's business (see `Message::Join`).
             Message::Join { .. } | Message::JoinResp { .. } => {}
         }
@@ -380,6 +393,7 @@ impl Raft {
             self.tick_leader();
         } else {
             self.tick_election();
+            self.tick_gaps();
         }
     }
 }

@@ -161,22 +161,24 @@ impl Raft {
     pub(super) fn on_append(
         &mut self,
         from: NodeId,
-        mut prev_index: u64,
-        mut prev_term: u64,
-        mut entries: Vec<Entry>,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
         commit: u64,
         durable: u64,
     ) {
         self.follow(from);
         let term = self.hs.term;
-        // Entries at or below the compaction point are committed, hence already here.
-        let offset = self.log.offset();
-        if prev_index < offset {
-            entries.retain(|e| e.index > offset);
-            prev_index = offset;
-            prev_term = self.log.term(offset).unwrap_or(0);
+        // Once this node matched the leader, a gap means appends were lost or reordered: keep
+        // the entries above it and fill it from peers (see `gaps.rs`) instead of rejecting,
+        // which would make the leader resend everything from the gap. Before that (first
+        // contact, a wiped disk) the leader's probing finds the match point.
+        if prev_index > self.log.last_index() && !entries.is_empty() && self.matched_leader > 0 {
+            self.stash(prev_index, prev_term, entries);
+            self.advance_follower_commit(commit.min(self.matched_leader), durable);
+            return;
         }
-        if self.log.term(prev_index) != Some(prev_term) {
+        let Some(last_new) = self.accept_entries(prev_index, prev_term, entries) else {
             let hint = prev_index.saturating_sub(1).min(self.log.last_index());
             self.send(
                 from,
@@ -188,6 +190,32 @@ impl Raft {
                 },
             );
             return;
+        };
+        self.matched_leader = self.matched_leader.max(last_new);
+        self.drain_stash();
+        let commit = commit.min(self.matched_leader);
+        self.advance_follower_commit(commit, durable);
+        self.ack_leader();
+    }
+
+    /// Follower: writes `entries` after `prev_index` if the log holds `prev_index` at
+    /// `prev_term` (replacing a conflicting tail); the index through which the log now matches
+    /// the sender's, or `None` on a mismatch.
+    pub(super) fn accept_entries(
+        &mut self,
+        mut prev_index: u64,
+        mut prev_term: u64,
+        mut entries: Vec<Entry>,
+    ) -> Option<u64> {
+        // Entries at or below the compaction point are committed, hence already here.
+        let offset = self.log.offset();
+        if prev_index < offset {
+            entries.retain(|e| e.index > offset);
+            prev_index = offset;
+            prev_term = self.log.term(offset).unwrap_or(0);
+        }
+        if self.log.term(prev_index) != Some(prev_term) {
+            return None;
         }
         let last_new = prev_index + entries.len() as u64;
         if let Some(pos) = entries
@@ -202,10 +230,7 @@ impl Raft {
             self.out.push(Output::PersistEntries(fresh));
             self.track_configs(first, &controls);
         }
-        self.matched_leader = self.matched_leader.max(last_new);
-        let commit = commit.min(self.matched_leader);
-        self.advance_follower_commit(commit, durable);
-        self.ack_leader();
+        Some(last_new)
     }
 
     /// Follower: acknowledges what matches the leader's log and what of it is durable.

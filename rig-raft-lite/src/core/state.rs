@@ -203,6 +203,28 @@ pub enum Message {
         /// The leader's term.
         term: u64,
     },
+    /// A follower asks for entries `from ..= to` to fill a gap (see `gaps.rs`).
+    Fetch {
+        /// The asker's term.
+        term: u64,
+        /// The first missing index.
+        from: u64,
+        /// The last index wanted.
+        to: u64,
+    },
+    /// The answer to [`Message::Fetch`]: committed entries (any node) or the leader's entries.
+    FetchResp {
+        /// The responder's term.
+        term: u64,
+        /// The index before the first entry.
+        prev_index: u64,
+        /// Its term.
+        prev_term: u64,
+        /// The entries (none when lacking).
+        entries: Vec<Entry>,
+        /// The responder does not have the range (or not committed): ask the leader.
+        lacking: bool,
+    },
     /// A new node asks to join the group (handled by the driver, never the core): sent to a
     /// seed, forwarded to the leader, which adds it as an observer.
     Join {
@@ -233,7 +255,9 @@ impl Message {
             | Message::Heartbeat { term, .. }
             | Message::HeartbeatResp { term, .. }
             | Message::TimeoutNow { term }
-            | Message::JoinResp { term, .. } => term,
+            | Message::JoinResp { term, .. }
+            | Message::Fetch { term, .. }
+            | Message::FetchResp { term, .. } => term,
             Message::Join { .. } => 0,
         }
     }

@@ -96,6 +96,10 @@ pub struct Stats {
     pub removed: u64,
     /// Leaders elected while a membership change was not yet durable.
     pub elections_mid_change: u64,
+    /// Gaps filled by a peer other than the leader, and by the leader (see `core/gaps.rs`).
+    pub filled_from_peers: u64,
+    /// See `filled_from_peers`.
+    pub filled_from_leader: u64,
 }
 
 /// The cluster.
@@ -275,7 +279,16 @@ impl Cluster {
         self.input(id, Input::Persisted { index, term });
     }
 
+    fn count_fills(&mut self, id: NodeId) {
+        if let Some(r) = self.nodes[(id - 1) as usize].as_ref() {
+            let (peers, leader) = r.gap_fills();
+            self.stats.filled_from_peers += peers;
+            self.stats.filled_from_leader += leader;
+        }
+    }
+
     fn crash(&mut self, id: NodeId) {
+        self.count_fills(id);
         let disk = &mut self.disks[(id - 1) as usize];
         if self.opts.crash == Crash::PowerLoss {
             disk.written = disk.synced.clone();
@@ -458,6 +471,9 @@ impl Cluster {
                         .filter(|r| m.contains(r.id()))
                         .all(|r| r.commit() >= t && r.applied() >= t)
                 }) {
+                    for id in self.alive() {
+                        self.count_fills(id);
+                    }
                     return;
                 }
             }

@@ -1,0 +1,178 @@
+//! Out-of-order acceptance and gap filling from any peer (Tupl's replication).
+//!
+//! A follower that matched the current leader keeps appends that arrive beyond its log's end
+//! (the *contiguous point*) in a stash instead of rejecting them; it never applies past
+//! `min(commit, contiguous)`, because the commit index it adopts is capped at what matches the
+//! leader, which stops at the log's end. Every heartbeat interval it asks a random voting peer
+//! for the missing range, in chunks of at most `max_batch` entries ([`Message::Fetch`]). A peer
+//! serves only committed entries (which every later leader holds, so they match the leader's
+//! log); only the leader serves uncommitted ones. A peer that lacks the range says so
+//! (`lacking`), and the follower asks the leader. Once the gap is filled, the stash drains into
+//! the log.
+
+use std::collections::BTreeMap;
+
+use super::state::{Entry, Message, NodeId, RoleKind};
+use super::Raft;
+
+/// Stashed appends: at most this many ranges (the highest are dropped first).
+const MAX_STASHED: usize = 64;
+
+/// The follower's ranges above its contiguous point, and gap-filling counters.
+#[derive(Debug, Default)]
+pub(super) struct Gaps {
+    /// prev index -> (leader's term, prev term, entries).
+    stash: BTreeMap<u64, (u64, u64, Vec<Entry>)>,
+    /// A peer lacked the last range asked for: ask the leader next.
+    ask_leader: bool,
+    /// Ranges filled by a peer other than the leader, and by the leader.
+    pub(super) from_peers: u64,
+    pub(super) from_leader: u64,
+}
+
+impl Raft {
+    /// Gap fills so far: `(by peers other than the leader, by the leader)`.
+    pub fn gap_fills(&self) -> (u64, u64) {
+        (self.gaps.from_peers, self.gaps.from_leader)
+    }
+
+    /// Entries held above the contiguous point, waiting for a gap to be filled.
+    pub fn stashed(&self) -> usize {
+        self.gaps.stash.values().map(|(_, _, e)| e.len()).sum()
+    }
+
+    pub(super) fn stash(&mut self, prev_index: u64, prev_term: u64, entries: Vec<Entry>) {
+        let term = self.hs.term;
+        self.gaps.stash.retain(|_, (t, _, _)| *t == term);
+        self.gaps
+            .stash
+            .insert(prev_index, (term, prev_term, entries));
+        while self.gaps.stash.len() > MAX_STASHED {
+            self.gaps.stash.pop_last();
+        }
+        self.request_gap();
+    }
+
+    /// Moves stashed ranges that now touch the log into it (dropping ones that do not match).
+    pub(super) fn drain_stash(&mut self) {
+        let term = self.hs.term;
+        while let Some(entry) = self.gaps.stash.first_entry() {
+            if *entry.key() > self.log.last_index() {
+                break;
+            }
+            let (prev_index, (t, prev_term, entries)) = entry.remove_entry();
+            if t != term {
+                continue;
+            }
+            if let Some(last_new) = self.accept_entries(prev_index, prev_term, entries) {
+                self.matched_leader = self.matched_leader.max(last_new);
+            }
+        }
+    }
+
+    /// Follower tick: asks for the missing range while a gap is open.
+    pub(super) fn tick_gaps(&mut self) {
+        if self.heartbeat_elapsed_follower() {
+            self.request_gap();
+        }
+    }
+
+    fn heartbeat_elapsed_follower(&self) -> bool {
+        let every = self.cfg.heartbeat_ticks.max(1);
+        self.role == RoleKind::Follower && self.now.is_multiple_of(u64::from(every))
+    }
+
+    /// Sends a [`Message::Fetch`] for the first missing chunk to a random voting peer (or to the
+    /// leader after a peer lacked it).
+    fn request_gap(&mut self) {
+        let term = self.hs.term;
+        self.gaps.stash.retain(|_, (t, _, _)| *t == term);
+        let Some((&first, _)) = self.gaps.stash.first_key_value() else {
+            return;
+        };
+        let last = self.log.last_index();
+        if first <= last {
+            return self.drain_stash();
+        }
+        let (from, to) = (last + 1, first.min(last + self.cfg.max_batch.max(1) as u64));
+        let me = self.cfg.id;
+        let peers: Vec<NodeId> = self.voting_peers();
+        let target = match (self.gaps.ask_leader, self.leader) {
+            (true, Some(l)) if l != me => Some(l),
+            _ if !peers.is_empty() => Some(peers[self.rand.below(peers.len() as u64) as usize]),
+            _ => None,
+        };
+        self.gaps.ask_leader = false;
+        if let Some(to_node) = target {
+            self.send(to_node, Message::Fetch { term, from, to });
+        }
+    }
+
+    /// Serves entries `from ..= to` (a chunk): committed ones from any node, uncommitted ones
+    /// only from the leader.
+    pub(super) fn on_fetch(&mut self, asker: NodeId, from: u64, to: u64) {
+        let term = self.hs.term;
+        let limit = if self.role == RoleKind::Leader {
+            self.log.last_index()
+        } else {
+            self.commit
+        };
+        let prev_index = from.saturating_sub(1);
+        let prev_term = self.log.term(prev_index);
+        let entries = match prev_term {
+            Some(_) if from >= 1 && from <= limit => {
+                self.log
+                    .slice(from, to.min(limit), self.cfg.max_batch.max(1))
+            }
+            _ => Vec::new(),
+        };
+        let msg = Message::FetchResp {
+            term,
+            prev_index,
+            prev_term: prev_term.unwrap_or(0),
+            lacking: entries.is_empty(),
+            entries,
+        };
+        self.send(asker, msg);
+    }
+
+    /// Takes a fetched range in (or, when the peer lacked it, asks the leader at once).
+    pub(super) fn on_fetch_resp(
+        &mut self,
+        from: NodeId,
+        prev_index: u64,
+        prev_term: u64,
+        entries: Vec<Entry>,
+        lacking: bool,
+    ) {
+        if self.role != RoleKind::Follower {
+            return;
+        }
+        if lacking || entries.is_empty() {
+            // Ask the leader now (once: its own answer ends this); with no leader known, the
+            // next tick asks again.
+            let me = self.cfg.id;
+            if self.leader.is_some_and(|l| l != from && l != me) {
+                self.gaps.ask_leader = true;
+                self.request_gap();
+            }
+            return;
+        }
+        if prev_index != self.log.last_index() {
+            return; // stale: the gap moved
+        }
+        // Served entries are committed or come from the leader: they are in the leader's log.
+        let Some(last_new) = self.accept_entries(prev_index, prev_term, entries) else {
+            return;
+        };
+        if self.leader == Some(from) {
+            self.gaps.from_leader += 1;
+        } else {
+            self.gaps.from_peers += 1;
+        }
+        self.matched_leader = self.matched_leader.max(last_new);
+        self.drain_stash();
+        self.ack_leader();
+        self.request_gap();
+    }
+}
