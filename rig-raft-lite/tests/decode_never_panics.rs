@@ -12,7 +12,7 @@
 #[allow(dead_code, unreachable_pub)]
 mod records;
 mod core {
-    pub(crate) use rig_raft_lite::core::{Entry, HardState, Membership, StoredMembership};
+    pub(crate) use rig_raft_lite::core::{Entry, HardState};
 }
 
 use bytes::{Bytes, BytesMut};

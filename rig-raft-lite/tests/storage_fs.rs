@@ -1,13 +1,14 @@
 //! FsStorage on a simulated disk: synced entries and hard state survive crashes (which lose or
 //! tear unsynced writes), rewrites after a conflict never splice old records onto new ones, and
-//! compaction keeps the tail.
+//! compaction keeps the tail; the membership file survives every crash and a damaged one is
+//! `Corrupt`.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use rig_core::seams::{Rand, SeededRand};
-use rig_raft_lite::core::{Entry, HardState};
+use rig_raft_lite::core::{Entry, HardState, Membership, StoredMembership};
 use rig_raft_lite::storage::{FsStorage, Storage};
 use rig_testkit::simfs::SimFs;
 
@@ -101,4 +102,34 @@ fn compaction_keeps_the_tail_and_the_base() {
     let mut tail = all[6..].to_vec();
     tail.push(entry(11, 4));
     assert_eq!(loaded.restored.entries, tail);
+}
+
+#[test]
+fn membership_survives_crashes_and_damage_is_corrupt() {
+    let (fs, ctl) = SimFs::new(3);
+    let mut disk = open(&fs);
+    assert_eq!(disk.load().expect("load").restored.membership, None);
+    let previous = Membership::of_voters([1, 2, 3]);
+    let mut current = previous.clone();
+    current.observers.insert(4, "n4:7000".into());
+    let stored = StoredMembership {
+        index: 9,
+        current,
+        previous,
+    };
+    disk.save_membership(&stored).expect("save");
+    drop(disk);
+    ctl.crash();
+    let mut disk = open(&fs);
+    assert_eq!(disk.load().expect("load").restored.membership, Some(stored));
+    drop(disk);
+
+    // A flipped byte is a checksum failure, never a wrong membership.
+    let path = Path::new("/raft/raft.members");
+    let f = rig_core::seams::Fs::open(&fs, path, false).expect("open the file");
+    let mut b = [0u8; 1];
+    f.read_exact_at(&mut b, 3).expect("read");
+    f.write_at(&[b[0] ^ 0xff], 3).expect("write");
+    let err = open(&fs).load().unwrap_err();
+    assert!(matches!(err, rig_core::Error::Corrupt { .. }), "{err}");
 }

@@ -10,10 +10,10 @@ use bytes::BytesMut;
 use rig_core::seams::{Fs, FsFile, FsLock};
 use rig_core::{Error, Result, Snapshot};
 
+use super::members_file::{decode_membership, encode_membership};
 use super::records::{
-    decode_entries, decode_hard_state, decode_log_header, decode_membership, decode_snapshot,
-    encode_entry, encode_hard_state, encode_log_header, encode_membership, encode_snapshot,
-    LOG_HEADER,
+    decode_entries, decode_hard_state, decode_log_header, decode_snapshot, encode_entry,
+    encode_hard_state, encode_log_header, encode_snapshot, LOG_HEADER,
 };
 use super::{Loaded, Storage};
 use crate::core::{Entry, HardState, Restored, StoredMembership};

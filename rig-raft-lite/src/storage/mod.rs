@@ -5,6 +5,7 @@
 
 mod fs;
 mod mem;
+mod members_file;
 mod records;
 
 pub use fs::FsStorage;
