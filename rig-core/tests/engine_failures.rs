@@ -72,6 +72,34 @@ async fn a_follower_applies_committed_entries_as_they_arrive() {
     assert_eq!(follower.state().await.map, leader.state().await.map);
 }
 
+/// A node that becomes leader holding committed entries it has not applied (entries of an
+/// earlier term, an ambiguous append that landed) applies them on its own: a read barrier on a
+/// read-only workload must not wait for a write to trigger the catch-up.
+#[tokio::test]
+async fn a_leader_applies_entries_committed_from_elsewhere_without_a_write() {
+    let log = MemLog::new();
+    let rig = Rig::open(Kv::default(), log.clone()).await.unwrap();
+    rig.execute(set("a", "1")).await.unwrap();
+    // Another writer's entries (as a previous leader's, committed by this node's election).
+    log.append(
+        vec![set("b", "2"), set("c", "3")],
+        rig_core::Durability::Local,
+    )
+    .await
+    .unwrap();
+
+    let barrier = tokio::time::timeout(std::time::Duration::from_secs(10), rig.read_barrier())
+        .await
+        .expect("the read barrier waited for a write that never came")
+        .unwrap();
+    assert_eq!(barrier, 3);
+    let c = rig.state().await.map.get("c").cloned();
+    assert_eq!(c.as_deref(), Some("3"));
+    // And the engine keeps writing after the catch-up.
+    rig.execute(set("d", "4")).await.unwrap();
+    assert_eq!(rig.applied_version(), 4);
+}
+
 #[tokio::test]
 async fn snapshot_compacts_and_a_restart_restores_it() {
     let log = MemLog::new();

@@ -99,10 +99,11 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         &mut self,
         rx: &mut mpsc::Receiver<Command<S::Output>>,
     ) -> Event<S::Output> {
-        let follower = self.batches.is_empty()
-            && self.poison.is_none()
-            && !self.closing
-            && matches!(self.log.role(), Role::Follower { .. });
+        // With none of its own appends in flight, whatever the log commits beyond `applied`
+        // came from elsewhere: a leader it follows, or — on a node that just became leader —
+        // entries of an earlier term its election committed. Both are applied as they commit,
+        // so a read barrier never waits for a write to come along and trigger the catch-up.
+        let tailing = self.batches.is_empty() && self.poison.is_none() && !self.closing;
         let applied = self.state.applied;
         let log = &self.log;
         tokio::select! {
@@ -120,7 +121,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                     Event::Commands(cmds)
                 }
             },
-            r = log.wait_committed(applied), if follower => Event::Committed(r),
+            r = log.wait_committed(applied), if tailing => Event::Committed(r),
         }
     }
 
