@@ -10,12 +10,8 @@ use serde_json::Value;
 
 use super::error::{role_parts, ApiError};
 use super::node::{NodeControl, ReplicaLag};
-use super::service::CATCH_UP;
 use super::{secret, MetadataService, NewCredential, User};
 
-/// How long a read barrier waits before it checks whether this leader is stuck behind entries
-/// it holds but has not applied.
-const CATCH_UP_AFTER: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// The most users one `GET /users` page returns.
 pub const MAX_PAGE: usize = 1000;
@@ -206,23 +202,9 @@ async fn do_op<L: Log>(
 /// leader by the writes still on their way. Read from the leader for
 /// linearizable reads.
 async fn read_barrier<L: Log>(rig: &Rig<MetadataService, L>) -> Result<(), ApiError> {
-    let barrier = rig.read_barrier();
-    tokio::pin!(barrier);
-    let reached = tokio::select! {
-        biased;
-        r = &mut barrier => r,
-        () = tokio::time::sleep(CATCH_UP_AFTER) => {
-            let s = rig.status();
-            if s.role == rig_core::Role::Leader && s.committed > s.applied {
-                // A node that became leader holding committed entries it has not applied (a
-                // Raft group restarted as a whole) applies them only when a write arrives; on a
-                // read-only workload the barrier would wait forever. An operation the service
-                // rejects runs that catch-up, logs nothing and locks no user.
-                let _ = rig.execute(Operation::new(CATCH_UP, "")).await;
-            }
-            barrier.await
-        }
-    };
+    // rig's engine applies what a new leader holds as soon as it commits, so the barrier
+    // completes on a read-only workload too.
+    let reached = rig.read_barrier().await;
     match reached {
         Ok(_) | Err(rig_core::Error::NotLeader { .. }) => Ok(()),
         Err(e) => Err(e.into()),

@@ -19,9 +19,6 @@ struct Entry {
     credentials: BTreeMap<u64, (String, String)>,
 }
 
-/// A method the service always rejects, touching no user: the HTTP layer submits it only to make
-/// a new leader apply the entries it holds (the engine applies them before validating).
-pub(crate) const CATCH_UP: &str = "\0catch_up";
 
 /// Snapshot format version; a snapshot with another number is refused, never misread.
 const SNAPSHOT_FORMAT: u32 = 1;
@@ -159,9 +156,6 @@ impl Service for MetadataService {
 
     async fn resources(&self, op: &Operation) -> Resources {
         // Everything an operation touches lives under one user: different users batch together.
-        if op.method == CATCH_UP {
-            return Resources::Keys(Vec::new());
-        }
         MetadataOp::from_operation(op).map_or(Resources::All, |o| {
             Resources::keys([format!("user/{}", o.user_id())])
         })
