@@ -12,7 +12,6 @@ use super::error::{role_parts, ApiError};
 use super::node::{NodeControl, ReplicaLag};
 use super::{secret, MetadataService, NewCredential, User};
 
-
 /// The most users one `GET /users` page returns.
 pub const MAX_PAGE: usize = 1000;
 

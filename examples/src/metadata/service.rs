@@ -19,7 +19,6 @@ struct Entry {
     credentials: BTreeMap<u64, (String, String)>,
 }
 
-
 /// Snapshot format version; a snapshot with another number is refused, never misread.
 const SNAPSHOT_FORMAT: u32 = 1;
 
