@@ -174,6 +174,12 @@ impl RaftLog {
         self.shared.lock().raft.lease_reads_served()
     }
 
+    /// Gaps in this node's log filled so far (since it started): `(by peers other than the
+    /// leader, by the leader)`.
+    pub fn gap_fills(&self) -> (u64, u64) {
+        self.shared.lock().raft.gap_fills()
+    }
+
     /// Asks the leader (this node) to hand leadership to `to`.
     pub fn transfer_leader(&self, to: NodeId) {
         self.shared.with_node(|n| n.step(Input::TransferLeader(to)));

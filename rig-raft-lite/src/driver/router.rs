@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use rig_core::seams::{Rand, SeededRand};
 use tokio::sync::mpsc;
 
 use crate::core::{Membership, Message, NodeId};
@@ -27,6 +28,9 @@ struct Routes {
     isolated: BTreeSet<NodeId>,
     /// One-way cuts: messages `from -> to` are dropped.
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Lossy links: `from -> to` drops this many messages per thousand, drawn from `rand`.
+    loss: BTreeMap<(NodeId, NodeId), u64>,
+    rand: Option<SeededRand>,
 }
 
 /// Channels between in-process nodes.
@@ -66,11 +70,20 @@ impl Router {
         self.routes().cut.insert((from, to));
     }
 
-    /// Reconnects every node.
+    /// Drops `per_mille` of the messages from `from` to `to` (one direction), seeded by `rand`,
+    /// until [`heal`](Router::heal): a lossy link (the gap-filling benchmark and simulations).
+    pub fn lossy(&self, from: NodeId, to: NodeId, per_mille: u64, rand: SeededRand) {
+        let mut routes = self.routes();
+        routes.loss.insert((from, to), per_mille);
+        routes.rand = Some(rand);
+    }
+
+    /// Reconnects every node (and makes lossy links lossless).
     pub fn heal(&self) {
         let mut routes = self.routes();
         routes.isolated.clear();
         routes.cut.clear();
+        routes.loss.clear();
     }
 }
 
@@ -82,6 +95,11 @@ impl Network for Router {
             || routes.cut.contains(&(from, to))
         {
             return;
+        }
+        if let (Some(&per_mille), Some(rand)) = (routes.loss.get(&(from, to)), &routes.rand) {
+            if rand.below(1000) < per_mille {
+                return;
+            }
         }
         if let Some(tx) = routes.nodes.get(&to) {
             let _ = tx.send((from, msg));
