@@ -1,4 +1,4 @@
-//! rig's Raft log (part 1): a sans-IO Raft core with pre-vote, check-quorum, leadership transfer,
+//! rig's Raft log: a sans-IO Raft core with pre-vote, check-quorum, leadership transfer,
 //! pipelined and flow-controlled replication, and two commit modes (`Strict`, `Volatile`), plus
 //! [`RaftLog`], the async driver that puts it behind rig-core's [`Log`](rig_core::Log) trait.
 //!
@@ -55,10 +55,24 @@
 //! it, and a restarted node refuses votes for `election_ticks`, so the lease is safe as long as
 //! clocks drift apart by less than the margin; a leadership transfer revokes it for the term.
 //!
-//! # Limits of part 1
-//! Compaction never drops an entry some voter may still need (the floor is the prefix durable on
-//! every voter), because snapshots are not yet streamed to lagging followers. Membership is
-//! static.
+//! # Tupl's differences from Raft (part 2)
+//! - Membership ([`core::Membership`]): a node joins through seed addresses
+//!   ([`driver::NetNetwork::join`], [`RaftLog::add_member`]) as a non-voting observer that
+//!   receives the log, and the leader promotes it to voter with a control entry once its log
+//!   reached the commit index; [`RaftLog::remove_member`] removes one. One change at a time, each
+//!   durable on a majority before the next; control entries are synced and the membership file
+//!   (`raft.members`) is written with fsync and rename in both commit modes. The link handshake
+//!   carries the group id and two tokens: a node with a wrong token is refused and told why.
+//! - Out-of-order acceptance and gap filling (`core/gaps.rs`): a follower keeps appends that
+//!   arrive beyond a gap, never applies past `min(commit, contiguous)`, and fetches the missing
+//!   range in chunks from a random voting peer (committed entries) or the leader.
+//!
+//! # Limits
+//! Compaction never drops an entry some member may still need (the floor is the prefix durable
+//! on every member), because snapshots are not yet streamed to lagging followers: a joining node
+//! receives the whole log. Replication is message-oriented (entries), not Tupl's byte-range
+//! stream, and the leader does not delegate forwarding to a peer. A leader cannot remove itself
+//! (transfer leadership first).
 #![forbid(unsafe_code)]
 
 pub mod core;
