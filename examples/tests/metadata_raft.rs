@@ -2,11 +2,14 @@
 //! through a follower get 421 with the leader's HTTP address and a following client lands on
 //! the leader; create, read, update, delete and rejections; SIGKILL of the leader, a new leader,
 //! every acknowledged user still there, the killed node rejoining, and a SIGKILL of all three.
+//! Membership: `rig-cli member remove` of a follower through another follower, `/status` listing
+//! the two members left, writes still acknowledged, and 4xx for bad membership requests.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 
 use common::{bounded, eventually, free_port, retry_unavailable, Server};
 use hyper::{Method, StatusCode};
@@ -33,6 +36,10 @@ impl Group {
         Self {
             ports: (1..=3).map(|id| (id, (free_port(), free_port()))).collect(),
         }
+    }
+
+    fn raft(&self, id: u64) -> String {
+        format!("127.0.0.1:{}", self.ports[&id].0)
     }
 
     fn http(&self, id: u64) -> String {
@@ -212,6 +219,153 @@ async fn three_processes_redirect_serve_and_survive_the_leaders_sigkill() {
                 );
             }
             assert_eq!(c.get_user("user-2").await.unwrap(), None);
+        },
+    )
+    .await
+}
+
+/// Runs `rig-cli ARGS`.
+fn cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rig-cli"))
+        .args(args)
+        .output()
+        .expect("run rig-cli")
+}
+
+#[tokio::test]
+async fn rig_cli_removes_a_follower_and_bad_membership_requests_get_4xx() {
+    bounded(
+        "rig_cli_removes_a_follower_and_bad_membership_requests_get_4xx",
+        async {
+            let dir = tempfile::tempdir().unwrap();
+            let group = Group::new();
+            let nodes: BTreeMap<u64, Server> = (1..=3)
+                .map(|id| (id, group.start(id, dir.path())))
+                .collect();
+            let leader = leader_of(&group, &nodes).await;
+            let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
+            let (gone, stays) = (followers[0], followers[1]);
+            let c = MetadataClient::new(&nodes[&leader].addr)
+                .unwrap()
+                .following_leader();
+            // A write of this term, so the leader accepts membership changes.
+            let first = user(0);
+            retry_unavailable("create", || c.create_user(&first))
+                .await
+                .unwrap();
+            let s = c.status().await.unwrap();
+            let mut ids: Vec<(u64, String)> =
+                s.members.iter().map(|m| (m.id, m.role.clone())).collect();
+            ids.sort();
+            let voters: Vec<(u64, String)> = (1..=3).map(|id| (id, "voter".into())).collect();
+            assert_eq!(ids, voters, "/status lists the three voters");
+
+            // A follower answers a membership change with 421 naming the leader.
+            let follower = &nodes[&stays].client;
+            let (status, bytes) = follower
+                .raw(Method::DELETE, &format!("/admin/members/{gone}"), None)
+                .await
+                .unwrap();
+            assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+            let error: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(error.error.leader, Some(group.http(leader)));
+
+            // Bad requests: malformed id and body, an unknown member, the leader itself.
+            let raw = &nodes[&leader].client;
+            for (method, path, body) in [
+                (Method::DELETE, "/admin/members/abc", None),
+                (Method::DELETE, "/admin/members/0", None),
+                (Method::POST, "/admin/members", Some(r#"{"id":4}"#)),
+                (
+                    Method::POST,
+                    "/admin/members",
+                    Some(r#"{"id":4,"raft_addr":"nowhere"}"#),
+                ),
+                (Method::DELETE, "/admin/members/99", None),
+            ] {
+                let (status, bytes) = raw
+                    .raw(method.clone(), path, body.map(Into::into))
+                    .await
+                    .unwrap();
+                assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path} {body:?}");
+                let error: ErrorBody = serde_json::from_slice(&bytes).unwrap();
+                assert!(!error.error.message.is_empty());
+            }
+            let url = format!("http://{}", nodes[&stays].addr);
+            let own = cli(&[
+                "member",
+                "remove",
+                "--url",
+                &url,
+                "--id",
+                &leader.to_string(),
+            ]);
+            assert_eq!(
+                own.status.code(),
+                Some(2),
+                "the leader cannot remove itself"
+            );
+            let stderr = String::from_utf8_lossy(&own.stderr);
+            assert!(
+                stderr.contains("400") && stderr.contains("itself"),
+                "{stderr}"
+            );
+            let existing = group.raft(stays);
+            let again = cli(&[
+                "member",
+                "add",
+                "--url",
+                &url,
+                "--id",
+                &stays.to_string(),
+                "--raft-addr",
+                &existing,
+            ]);
+            assert_eq!(
+                again.status.code(),
+                Some(2),
+                "adding a member twice is refused"
+            );
+
+            // rig-cli member remove through the other follower: followed to the leader.
+            let out = cli(&["member", "remove", "--url", &url, "--id", &gone.to_string()]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                stdout.contains(&format!("removed member {gone}")),
+                "{stdout}"
+            );
+            let s = c.status().await.unwrap();
+            let mut left: Vec<u64> = s.members.iter().map(|m| m.id).collect();
+            left.sort();
+            let mut expected = vec![leader, stays];
+            expected.sort();
+            assert_eq!(left, expected, "/status lists the two members left");
+
+            // Writes still commit on the two members left, the removed one's link aside.
+            for i in 1..5 {
+                let u = user(i);
+                retry_unavailable("create after removal", || c.create_user(&u))
+                    .await
+                    .unwrap();
+            }
+            let on_stays = nodes[&stays].client.clone();
+            eventually("the remaining follower to apply user-4", || async {
+                on_stays.get_user("user-4").await.ok().flatten()
+            })
+            .await;
+            let removing_again = c.remove_member(gone).await;
+            assert!(
+                matches!(
+                    removing_again,
+                    Err(ClientError::Rejected { status: 400, .. })
+                ),
+                "{removing_again:?}"
+            );
         },
     )
     .await

@@ -11,8 +11,10 @@ use serde_json::{json, Value};
 
 use super::error::ErrorBody;
 use super::http::{
-    DoResponse, PromoteResponse, SnapshotResponse, StatusResponse, UserPage, VerifyResponse,
+    DoResponse, MembersResponse, PromoteResponse, SnapshotResponse, StatusResponse, UserPage,
+    VerifyResponse,
 };
+use super::node::MemberInfo;
 use super::{CredentialId, HttpConn, User, UserUpdate};
 
 /// Why a client call failed, in terms of what to do next.
@@ -242,6 +244,29 @@ impl MetadataClient {
             .call(Method::POST, "/admin/promote", Some(body))
             .await?;
         Ok(answer.epoch)
+    }
+
+    /// Adds Raft node `id`, reachable at the replication address `raft_addr`, to the group (as
+    /// an observer the leader promotes once it caught up); returns the membership once the
+    /// change is durable on a majority. Must reach the leader: use a following client.
+    pub async fn add_member(
+        &self,
+        id: u64,
+        raft_addr: &str,
+    ) -> Result<Vec<MemberInfo>, ClientError> {
+        let body = json!({ "id": id, "raft_addr": raft_addr });
+        let answer: MembersResponse = self
+            .call(Method::POST, "/admin/members", Some(body))
+            .await?;
+        Ok(answer.members)
+    }
+
+    /// Removes member `id` from the Raft group (not the leader itself); returns the membership
+    /// once the change is durable on a majority. Must reach the leader: use a following client.
+    pub async fn remove_member(&self, id: u64) -> Result<Vec<MemberInfo>, ClientError> {
+        let path = format!("/admin/members/{id}");
+        let answer: MembersResponse = self.call(Method::DELETE, &path, None).await?;
+        Ok(answer.members)
     }
 }
 

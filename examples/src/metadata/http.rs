@@ -2,14 +2,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use rig_core::{ClientSeq, Log, Operation, Rig};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::{role_parts, ApiError};
-use super::node::{NodeControl, ReplicaLag};
+use super::node::{MemberChange, MemberInfo, NodeControl, ReplicaLag};
 use super::{secret, MetadataService, NewCredential, User};
 
 /// The most users one `GET /users` page returns.
@@ -91,6 +91,27 @@ pub struct StatusResponse {
     /// 2PC primary: each replica's lag in versions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<ReplicaLag>,
+    /// Raft: every member of the group with its role (`voter` or `observer`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberInfo>,
+}
+
+/// The body of `POST /admin/members` (Raft leaders only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddMemberRequest {
+    /// The new node's id (positive, not a member yet).
+    pub id: u64,
+    /// The new node's replication (Raft) address, `HOST:PORT`.
+    pub raft_addr: String,
+}
+
+/// The answer of `POST /admin/members` and `DELETE /admin/members/{id}`: the membership once
+/// the change is durable on a majority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersResponse {
+    /// Every member with its role.
+    pub members: Vec<MemberInfo>,
 }
 
 /// The body of `POST /admin/promote` (2PC replicas only).
@@ -142,8 +163,9 @@ pub fn router<L: Log>(rig: Rig<MetadataService, L>) -> Router {
     router_with(rig, NodeControl::none())
 }
 
-/// The API's routes, serving `rig`; `/status` adds `control`'s details and `POST
-/// /admin/promote` answers when `control` can promote.
+/// The API's routes, serving `rig`; `/status` adds `control`'s details, `POST
+/// /admin/promote` answers when `control` can promote, `POST /admin/members` and `DELETE
+/// /admin/members/{id}` when it can change members (a follower answers 421 with the leader).
 pub fn router_with<L: Log>(rig: Rig<MetadataService, L>, control: NodeControl) -> Router {
     Router::new()
         .route("/do", post(do_op::<L>))
@@ -153,6 +175,8 @@ pub fn router_with<L: Log>(rig: Rig<MetadataService, L>, control: NodeControl) -
         .route("/status", get(status::<L>))
         .route("/snapshot", post(snapshot::<L>))
         .route("/admin/promote", post(promote::<L>))
+        .route("/admin/members", post(add_member::<L>))
+        .route("/admin/members/{id}", delete(remove_member::<L>))
         .with_state(AppState { rig, control })
 }
 
@@ -265,6 +289,7 @@ async fn status<L: Log>(
         epoch: details.epoch,
         mode: details.mode,
         replicas: details.replicas,
+        members: details.members,
     })
 }
 
@@ -296,4 +321,52 @@ async fn promote<L: Log>(
     let epoch = promotion.await?;
     tracing::warn!(epoch, replicas = ?request.replicas, "promoted to primary on request");
     Ok(Json(PromoteResponse { epoch }))
+}
+
+/// Runs `change` through `control`; 400 `not_supported` when the backend has no membership.
+async fn change_members(
+    control: &NodeControl,
+    change: MemberChange,
+) -> Result<Json<MembersResponse>, ApiError> {
+    let Some(pending) = control.change_members(change.clone()) else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "not_supported",
+            "only a raft node has members to change",
+        ));
+    };
+    pending.await?;
+    tracing::warn!(?change, "membership changed on request");
+    Ok(Json(MembersResponse {
+        members: control.details().members,
+    }))
+}
+
+async fn add_member<L: Log>(
+    State(AppState { control, .. }): State<AppState<L>>,
+    body: Bytes,
+) -> Result<Json<MembersResponse>, ApiError> {
+    let request: AddMemberRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::malformed(format!("body must be {{\"id\", \"raft_addr\"}}: {e}")))?;
+    if request.id == 0 || !request.raft_addr.contains(':') {
+        return Err(ApiError::malformed(
+            "the id must be positive and raft_addr a HOST:PORT",
+        ));
+    }
+    let change = MemberChange::Add {
+        id: request.id,
+        addr: request.raft_addr,
+    };
+    change_members(&control, change).await
+}
+
+async fn remove_member<L: Log>(
+    State(AppState { control, .. }): State<AppState<L>>,
+    Path(id): Path<String>,
+) -> Result<Json<MembersResponse>, ApiError> {
+    let id =
+        id.parse::<u64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+            ApiError::malformed(format!("member id {id:?} is not a positive number"))
+        })?;
+    change_members(&control, MemberChange::Remove(id)).await
 }

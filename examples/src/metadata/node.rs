@@ -1,5 +1,6 @@
 //! [`NodeControl`]: what the HTTP API knows about a node beyond the [`rig_core::Log`] trait: the
-//! backend's replication details for `/status` and, on a 2PC replica, promotion.
+//! backend's replication details for `/status`, on a 2PC replica promotion, and on a Raft node
+//! membership changes.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -32,12 +33,45 @@ pub struct BackendDetails {
     /// 2PC primary: each replica and how far behind it is.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<ReplicaLag>,
+    /// Raft: every member of the group as this node sees it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberInfo>,
+}
+
+/// One member of a Raft group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// The member's node id.
+    pub id: u64,
+    /// Its replication (Raft) address, as the membership records it (empty for a member of
+    /// the initial `--peers` the log has not recorded an address for).
+    pub addr: String,
+    /// `voter` or `observer` (a joining node whose log has not caught up yet).
+    pub role: String,
+}
+
+/// A membership change the API asks a Raft leader for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Add node `id`, reachable at the replication address `addr`, as an observer (the leader
+    /// promotes it once its log caught up).
+    Add {
+        /// The new node's id.
+        id: u64,
+        /// Its replication address.
+        addr: String,
+    },
+    /// Remove member `id`.
+    Remove(u64),
 }
 
 type DetailsFn = Arc<dyn Fn() -> BackendDetails + Send + Sync>;
 /// A promotion in progress: resolves to the new epoch.
 pub type PromoteFuture = Pin<Box<dyn Future<Output = rig_core::Result<u64>> + Send>>;
 type PromoteFn = Arc<dyn Fn(Vec<String>) -> PromoteFuture + Send + Sync>;
+/// A membership change in progress: resolves once it is durable on a majority.
+pub type MemberFuture = Pin<Box<dyn Future<Output = rig_core::Result<()>> + Send>>;
+type MembersFn = Arc<dyn Fn(MemberChange) -> MemberFuture + Send + Sync>;
 
 /// Backend abilities the API exposes beyond the `Log` trait. Cheap to clone.
 ///
@@ -53,6 +87,7 @@ type PromoteFn = Arc<dyn Fn(Vec<String>) -> PromoteFuture + Send + Sync>;
 pub struct NodeControl {
     details: DetailsFn,
     promote: Option<PromoteFn>,
+    change_members: Option<MembersFn>,
 }
 
 impl std::fmt::Debug for NodeControl {
@@ -70,6 +105,7 @@ impl NodeControl {
         Self {
             details: Arc::new(BackendDetails::default),
             promote: None,
+            change_members: None,
         }
     }
 
@@ -89,6 +125,20 @@ impl NodeControl {
     ) -> Self {
         self.promote = Some(Arc::new(promote));
         self
+    }
+
+    /// Serves `POST /admin/members` and `DELETE /admin/members/{id}` with `change`.
+    pub fn with_member_changes(
+        mut self,
+        change: impl Fn(MemberChange) -> MemberFuture + Send + Sync + 'static,
+    ) -> Self {
+        self.change_members = Some(Arc::new(change));
+        self
+    }
+
+    /// Starts `change`; `None` when the backend has no membership to change.
+    pub fn change_members(&self, change: MemberChange) -> Option<MemberFuture> {
+        self.change_members.as_ref().map(|c| c(change))
     }
 
     /// The backend's replication details now.

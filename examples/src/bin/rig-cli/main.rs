@@ -6,6 +6,8 @@
 //! rig-cli status --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 //! rig-cli snapshot --url http://127.0.0.1:8080
 //! rig-cli promote --url http://127.0.0.1:8081   # a 2PC replica, once its primary is down
+//! rig-cli member add --url http://127.0.0.1:8081 --id 4 --raft-addr 127.0.0.1:7004
+//! rig-cli member remove --url http://127.0.0.1:8081 --id 3
 //! ```
 //!
 //! `verify` never changes the directory: it copies the segment and snapshot files to a temporary
@@ -20,8 +22,12 @@
 //!
 //! `promote` goes through the running replica's `POST /admin/promote` (rig-repl-2pc's
 //! `ReplLog::promote`): the replica keeps serving while it bumps its epoch, so there is no
-//! window where two processes hold its data directory. Raft membership changes are not here:
-//! rig-raft-lite's membership is static.
+//! window where two processes hold its data directory.
+//!
+//! `member add` and `member remove` go through a Raft node's `POST /admin/members` and `DELETE
+//! /admin/members/{id}` (rig-raft-lite's `RaftLog::add_member` and `remove_member`); any member's
+//! URL will do, a follower's 421 is followed to the leader. One change at a time: each is durable
+//! on a majority before the command returns. The leader cannot remove itself.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,6 +98,39 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         replicas: Vec<String>,
     },
+    /// Add or remove a member of a running Raft group (through its leader).
+    Member {
+        #[command(subcommand)]
+        change: MemberCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MemberCommand {
+    /// Add node `--id`, reachable for replication at `--raft-addr`, as an observer; the leader
+    /// promotes it to voter once its log caught up. Start the new node so that it can reach
+    /// the group.
+    Add {
+        /// Any member's base URL (a follower sends the request on to the leader).
+        #[arg(long)]
+        url: String,
+        /// The new node's id (positive, not a member yet).
+        #[arg(long)]
+        id: u64,
+        /// The new node's replication address, `HOST:PORT`.
+        #[arg(long)]
+        raft_addr: String,
+    },
+    /// Remove member `--id` (voter or observer; not the leader itself: stop it and let the
+    /// others elect a new leader, then remove it).
+    Remove {
+        /// Any member's base URL (a follower sends the request on to the leader).
+        #[arg(long)]
+        url: String,
+        /// The member to remove.
+        #[arg(long)]
+        id: u64,
+    },
 }
 
 #[tokio::main]
@@ -159,6 +198,7 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Member { change } => change_member(change).await,
         Command::Snapshot { url } => match client(&url).snapshot().await {
             Ok(version) => {
                 println!("snapshot taken at version {version}");
@@ -169,6 +209,37 @@ async fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+    }
+}
+
+/// Runs `rig-cli member add|remove`: prints the membership afterwards, exits 2 on failure.
+async fn change_member(change: MemberCommand) -> ExitCode {
+    let (url, done) = match change {
+        MemberCommand::Add { url, id, raft_addr } => {
+            let done = client(&url)
+                .following_leader()
+                .add_member(id, &raft_addr)
+                .await;
+            (url, done.map(|m| (format!("added member {id}"), m)))
+        }
+        MemberCommand::Remove { url, id } => {
+            let done = client(&url).following_leader().remove_member(id).await;
+            (url, done.map(|m| (format!("removed member {id}"), m)))
+        }
+    };
+    match done {
+        Ok((what, members)) => {
+            println!("{what}; members now:");
+            for m in members {
+                let addr = if m.addr.is_empty() { "-" } else { &m.addr };
+                println!("  {} {} {}", m.id, m.role, addr);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rig-cli: cannot change the members through {url}: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! `--backend raft`: one member of a Raft group (static membership: rig-raft-lite does not
-//! change members yet).
+//! `--backend raft`: one member of a Raft group. `--peers` is the initial membership; members
+//! are added and removed on the running group through the leader's `POST /admin/members` and
+//! `DELETE /admin/members/{id}` (`rig-cli member`).
 //!
 //! ```sh
 //! metadata --backend raft --node-id 1 --listen 127.0.0.1:8081 --data-dir ./n1 \
@@ -18,7 +19,7 @@ use rig_raft_lite::driver::{NetNetwork, Options, RaftLog};
 use rig_raft_lite::storage::FsStorage;
 
 use super::{flags, BackendArgs, BackendError};
-use crate::metadata::node::{BackendDetails, NodeControl};
+use crate::metadata::node::{BackendDetails, MemberChange, MemberInfo, NodeControl};
 use crate::metadata::MetadataService;
 
 /// Parses `ID=HOST:PORT` entries (ids are positive integers, each named once).
@@ -94,7 +95,10 @@ pub async fn open_raft(
         Arc::new(SeededRand::from_entropy()),
     );
     let storage = FsStorage::open(Arc::new(StdFs), data_dir)?;
-    let mut options = Options::new(Config::new(id, members.keys().copied().collect()));
+    let mut config = Config::new(id, members.keys().copied().collect());
+    // The logged memberships carry these, so a node added later learns where everyone is.
+    config.addrs = members.clone();
+    let mut options = Options::new(config);
     options.names = names;
     Ok(RaftLog::start(
         options,
@@ -106,10 +110,39 @@ pub async fn open_raft(
     )?)
 }
 
-/// `/status` details of a Raft member: its current term.
+/// `/status` details of a Raft member (its current term and the members it knows, each with
+/// its role) and membership changes through `RaftLog::add_member` and `remove_member`.
 pub fn raft_control(rig: Rig<MetadataService, RaftLog>) -> NodeControl {
-    NodeControl::none().with_details(move || BackendDetails {
-        epoch: Some(rig.log().term()),
-        ..Default::default()
-    })
+    let for_details = rig.clone();
+    NodeControl::none()
+        .with_details(move || {
+            let log = for_details.log();
+            let members = log.members();
+            BackendDetails {
+                epoch: Some(log.term()),
+                members: members
+                    .all()
+                    .map(|(id, addr)| MemberInfo {
+                        id,
+                        addr: addr.to_owned(),
+                        role: if members.is_voter(id) {
+                            "voter"
+                        } else {
+                            "observer"
+                        }
+                        .to_owned(),
+                    })
+                    .collect(),
+                ..Default::default()
+            }
+        })
+        .with_member_changes(move |change| {
+            let rig = rig.clone();
+            Box::pin(async move {
+                match change {
+                    MemberChange::Add { id, addr } => rig.log().add_member(id, addr).await,
+                    MemberChange::Remove(id) => rig.log().remove_member(id).await,
+                }
+            })
+        })
 }

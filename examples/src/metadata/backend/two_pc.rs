@@ -94,6 +94,7 @@ pub fn two_pc_control(
                         lagging: r.lagging,
                     })
                     .collect(),
+                members: Vec::new(),
             }
         })
         .with_promote(move |replicas| {
