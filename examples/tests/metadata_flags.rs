@@ -24,7 +24,7 @@ fn metadata(args: &[&str]) -> (Option<i32>, String) {
 
 #[test]
 fn bad_backend_flags_exit_2_naming_the_fix() {
-    let cases: [(&[&str], &str); 8] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["--backend", "zookeeper"],
             "the backends are: file, s3, 2pc, raft",
@@ -83,6 +83,19 @@ fn bad_backend_flags_exit_2_naming_the_fix() {
                 "1=127.0.0.1:1,2=127.0.0.1:2",
             ],
             "no HTTP address for member 2",
+        ),
+        (
+            &[
+                "--backend",
+                "raft",
+                "--node-id",
+                "1",
+                "--peers",
+                "1=127.0.0.1:1,2=127.0.0.1:2",
+                "--join",
+                "127.0.0.1:3",
+            ],
+            "with --join, --peers names only this node",
         ),
     ];
     for (args, expected) in cases {

@@ -3,7 +3,9 @@
 //! the leader; create, read, update, delete and rejections; SIGKILL of the leader, a new leader,
 //! every acknowledged user still there, the killed node rejoining, and a SIGKILL of all three.
 //! Membership: `rig-cli member remove` of a follower through another follower, `/status` listing
-//! the two members left, writes still acknowledged, and 4xx for bad membership requests.
+//! the two members left, writes still acknowledged, and 4xx for bad membership requests; a
+//! fourth process joining through `--join`, becoming a voter and applying the log, and `rig-cli
+//! member add` then `remove` of an observer.
 
 mod common;
 
@@ -366,6 +368,119 @@ async fn rig_cli_removes_a_follower_and_bad_membership_requests_get_4xx() {
                 ),
                 "{removing_again:?}"
             );
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
+    bounded(
+        "a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer",
+        async {
+            let dir = tempfile::tempdir().unwrap();
+            let group = Group::new();
+            let nodes: BTreeMap<u64, Server> = (1..=3)
+                .map(|id| (id, group.start(id, dir.path())))
+                .collect();
+            let leader = leader_of(&group, &nodes).await;
+            let c = MetadataClient::new(&nodes[&leader].addr)
+                .unwrap()
+                .following_leader();
+            for i in 0..5 {
+                let u = user(i);
+                retry_unavailable("create", || c.create_user(&u))
+                    .await
+                    .unwrap();
+            }
+
+            // Node 4 joins through a follower's replication address.
+            let (raft4, http4) = (free_port(), free_port());
+            let seed = group.raft((1..=3).find(|id| *id != leader).unwrap());
+            let peers = format!("4=127.0.0.1:{raft4}");
+            let peer_http = (1..=3)
+                .map(|n| format!("{n}={}", group.http(n)))
+                .collect::<Vec<_>>()
+                .join(",");
+            let listen = format!("127.0.0.1:{http4}");
+            let flags = [
+                "--listen",
+                &listen,
+                "--backend",
+                "raft",
+                "--node-id",
+                "4",
+                "--peers",
+                &peers,
+                "--peer-http",
+                &peer_http,
+                "--group-token",
+                "7",
+                "--join",
+                &seed,
+            ];
+            let fourth = Server::spawn(&dir.path().join("n4"), &flags, &[("RIG_PSK", PSK)]);
+            eventually("node 4 to be a voter", || async {
+                let s = c.status().await.ok()?;
+                s.members
+                    .iter()
+                    .any(|m| m.id == 4 && m.role == "voter")
+                    .then_some(())
+            })
+            .await;
+            let u = user(5);
+            retry_unavailable("create with four members", || c.create_user(&u))
+                .await
+                .unwrap();
+            let on_fourth = fourth.client.clone();
+            eventually("node 4 to apply user-5", || async {
+                on_fourth.get_user("user-5").await.ok().flatten()
+            })
+            .await;
+            assert!(on_fourth.get_user("user-0").await.unwrap().is_some());
+
+            // rig-cli member add: an observer (nothing runs at its address), then remove it.
+            let url = format!("http://{}", fourth.addr);
+            let absent = format!("127.0.0.1:{}", free_port());
+            let out = cli(&[
+                "member",
+                "add",
+                "--url",
+                &url,
+                "--id",
+                "5",
+                "--raft-addr",
+                &absent,
+            ]);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(stdout.contains("added member 5"), "{stdout}");
+            let s = c.status().await.unwrap();
+            let five = s
+                .members
+                .iter()
+                .find(|m| m.id == 5)
+                .expect("member 5 listed");
+            assert_eq!(
+                (five.role.as_str(), five.addr.as_str()),
+                ("observer", absent.as_str())
+            );
+            let out = cli(&["member", "remove", "--url", &url, "--id", "5"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let s = c.status().await.unwrap();
+            assert!(s.members.iter().all(|m| m.id != 5), "{:?}", s.members);
+            let u = user(6);
+            retry_unavailable("create after the observer left", || c.create_user(&u))
+                .await
+                .unwrap();
         },
     )
     .await

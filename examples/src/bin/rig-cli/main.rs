@@ -108,8 +108,8 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum MemberCommand {
     /// Add node `--id`, reachable for replication at `--raft-addr`, as an observer; the leader
-    /// promotes it to voter once its log caught up. Start the new node so that it can reach
-    /// the group.
+    /// promotes it to voter once its log caught up. Start the new node with `metadata --join
+    /// SEEDS` (which also adds it, so this command is for reserving the slot first).
     Add {
         /// Any member's base URL (a follower sends the request on to the leader).
         #[arg(long)]

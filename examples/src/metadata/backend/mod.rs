@@ -5,7 +5,7 @@
 //! | `file` (default) | `--data-dir` | none |
 //! | `s3` | a bucket | `--bucket`, `--s3-endpoint`, `--prefix`; credentials from `AWS_*` |
 //! | `2pc` | `--data-dir` | `--role primary\|replica`, `--repl-listen`, `--peers`, transport credentials |
-//! | `raft` | `--data-dir` | `--node-id`, `--peers`, `--peer-http`, transport credentials |
+//! | `raft` | `--data-dir` | `--node-id`, `--peers`, `--peer-http`, `--join`, transport credentials |
 //!
 //! Transport credentials (2PC and Raft): `--group-id`, `--group-token` (one, or two while a
 //! token rotates) and a pre-shared key read from `--psk-file` or the `RIG_PSK` variable. A node
@@ -82,6 +82,12 @@ pub struct BackendArgs {
     /// Raft: each other member's HTTP address as `ID=HOST:PORT`, sent to clients with 421.
     #[arg(long, value_delimiter = ',')]
     pub peer_http: Vec<String>,
+    /// Raft: join a running group through these members' replication addresses (seeds)
+    /// instead of forming one from `--peers`, which then names this node only. The leader adds
+    /// the node as an observer and promotes it once its log caught up. Asked at every start
+    /// with the flag: drop it once the node joined (a removed node would be added again).
+    #[arg(long, value_delimiter = ',')]
+    pub join: Vec<String>,
     /// 2PC and Raft: the address clients reach this node's HTTP API at (default: the bound
     /// `--listen` address).
     #[arg(long)]

@@ -1,6 +1,7 @@
 //! `--backend raft`: one member of a Raft group. `--peers` is the initial membership; members
 //! are added and removed on the running group through the leader's `POST /admin/members` and
-//! `DELETE /admin/members/{id}` (`rig-cli member`).
+//! `DELETE /admin/members/{id}` (`rig-cli member`). A new node joins with `--join SEEDS`
+//! (`NetNetwork::join`): `--peers` then names only itself.
 //!
 //! ```sh
 //! metadata --backend raft --node-id 1 --listen 127.0.0.1:8081 --data-dir ./n1 \
@@ -11,16 +12,22 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rig_core::seams::{SeededRand, StdFs, TcpTransport, TokioClock, Transport};
 use rig_core::Rig;
 use rig_raft_lite::core::Config;
 use rig_raft_lite::driver::{NetNetwork, Options, RaftLog};
-use rig_raft_lite::storage::FsStorage;
+use rig_raft_lite::storage::{FsStorage, Storage};
 
 use super::{flags, BackendArgs, BackendError};
 use crate::metadata::node::{BackendDetails, MemberChange, MemberInfo, NodeControl};
 use crate::metadata::MetadataService;
+
+/// How often a joining node asks its seeds again while no answer came.
+const JOIN_RETRY: Duration = Duration::from_millis(200);
+/// How many times it asks before it gives up (about 30 s).
+const JOIN_ATTEMPTS: u32 = 150;
 
 /// Parses `ID=HOST:PORT` entries (ids are positive integers, each named once).
 ///
@@ -52,8 +59,9 @@ pub fn parse_members(
     Ok(members)
 }
 
-/// Starts Raft member `--node-id` with its storage in `data_dir`. `http` is this node's HTTP
-/// address; followers send clients to the leader's `--peer-http` address.
+/// Starts Raft member `--node-id` with its storage in `data_dir`, first joining the group behind
+/// `--join` when given. `http` is this node's HTTP address; followers send clients to the
+/// leader's `--peer-http` address.
 pub async fn open_raft(
     args: &BackendArgs,
     data_dir: &Path,
@@ -68,6 +76,11 @@ pub async fn open_raft(
             "--peers must list every member, this node ({id}) included, as ID=HOST:PORT"
         )));
     };
+    if !args.join.is_empty() && members.len() > 1 {
+        return Err(flags(
+            "with --join, --peers names only this node: the group tells it the others",
+        ));
+    }
     let mut names = parse_members("--peer-http", &args.peer_http)?;
     if let Some(missing) = members.keys().find(|m| **m != id && !names.contains_key(m)) {
         return Err(flags(format!(
@@ -86,7 +99,7 @@ pub async fn open_raft(
         .filter(|(m, _)| **m != id)
         .map(|(m, a)| (*m, a.clone()))
         .collect();
-    let (net, inbox) = NetNetwork::start(
+    let (net, mut inbox) = NetNetwork::start(
         args.handshake(&id.to_string())?,
         others,
         listener,
@@ -94,10 +107,18 @@ pub async fn open_raft(
         Arc::new(TokioClock),
         Arc::new(SeededRand::from_entropy()),
     );
-    let storage = FsStorage::open(Arc::new(StdFs), data_dir)?;
+    let mut storage = FsStorage::open(Arc::new(StdFs), data_dir)?;
     let mut config = Config::new(id, members.keys().copied().collect());
     // The logged memberships carry these, so a node added later learns where everyone is.
     config.addrs = members.clone();
+    if !args.join.is_empty() {
+        let joined = net
+            .join(&mut inbox, &args.join, id, own, JOIN_RETRY, JOIN_ATTEMPTS)
+            .await?;
+        tracing::info!(members = ?joined.current, "joined the group");
+        config = Config::new(id, joined.current.voters.keys().copied().collect());
+        storage.save_membership(&joined)?;
+    }
     let mut options = Options::new(config);
     options.names = names;
     Ok(RaftLog::start(
