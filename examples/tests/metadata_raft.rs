@@ -261,6 +261,13 @@ async fn rig_cli_removes_a_follower_and_bad_membership_requests_get_4xx() {
             ids.sort();
             let voters: Vec<(u64, String)> = (1..=3).map(|id| (id, "voter".into())).collect();
             assert_eq!(ids, voters, "/status lists the three voters");
+            for m in &s.members {
+                assert_eq!(
+                    m.lag.is_some(),
+                    m.id != leader,
+                    "the leader's /status gives each other member's lag: {m:?}"
+                );
+            }
 
             // A follower answers a membership change with 421 naming the leader.
             let follower = &nodes[&stays].client;

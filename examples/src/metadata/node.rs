@@ -48,6 +48,10 @@ pub struct MemberInfo {
     pub addr: String,
     /// `voter` or `observer` (a joining node whose log has not caught up yet).
     pub role: String,
+    /// Reported by the leader only: how many Raft log entries this member is behind the
+    /// leader's commit index (what the leader knows it received).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
 }
 
 /// A membership change the API asks a Raft leader for.

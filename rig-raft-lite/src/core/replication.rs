@@ -1,7 +1,7 @@
 //! Log replication: per-follower progress, pipelined and batched appends with bounded in-flight
 //! messages (flow control), and the follower's side of `Append`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
@@ -395,5 +395,22 @@ impl Raft {
             self.heartbeat_elapsed = 0;
             self.broadcast_heartbeat();
         }
+    }
+}
+
+impl Raft {
+    /// On a leader: how many log entries (of any kind) each other member's log is behind the
+    /// commit index, as far as the leader knows (what it has acknowledged receiving). Empty on
+    /// a node that does not lead.
+    pub fn replication_lag(&self) -> BTreeMap<NodeId, u64> {
+        if self.role != RoleKind::Leader {
+            return BTreeMap::new();
+        }
+        let me = self.cfg.id;
+        self.progress
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, pr)| (*id, self.commit.saturating_sub(pr.matched)))
+            .collect()
     }
 }

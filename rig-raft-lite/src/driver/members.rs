@@ -97,4 +97,10 @@ impl RaftLog {
     pub fn members(&self) -> Membership {
         self.shared.lock().raft.membership().clone()
     }
+
+    /// On the leader: how many log entries each other member is behind the commit index (see
+    /// [`Raft::replication_lag`](crate::core::Raft::replication_lag)); empty on a follower.
+    pub fn replication_lag(&self) -> std::collections::BTreeMap<crate::core::NodeId, u64> {
+        self.shared.lock().raft.replication_lag()
+    }
 }

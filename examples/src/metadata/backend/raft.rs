@@ -132,13 +132,14 @@ pub async fn open_raft(
 }
 
 /// `/status` details of a Raft member (its current term and the members it knows, each with
-/// its role) and membership changes through `RaftLog::add_member` and `remove_member`.
+/// its role and, on the leader, how far behind it is) and membership changes through `RaftLog::add_member` and `remove_member`.
 pub fn raft_control(rig: Rig<MetadataService, RaftLog>) -> NodeControl {
     let for_details = rig.clone();
     NodeControl::none()
         .with_details(move || {
             let log = for_details.log();
             let members = log.members();
+            let lag = log.replication_lag();
             BackendDetails {
                 epoch: Some(log.term()),
                 members: members
@@ -152,6 +153,7 @@ pub fn raft_control(rig: Rig<MetadataService, RaftLog>) -> NodeControl {
                             "observer"
                         }
                         .to_owned(),
+                        lag: lag.get(&id).copied(),
                     })
                     .collect(),
                 ..Default::default()
