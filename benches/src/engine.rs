@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rig_core::{
-    async_trait, Log, MemLog, Operation, Options, Rejection, Resources, Rig, Service, ServiceError,
-    SnapshotPolicy,
+    async_trait, Durability, Log, MemLog, Operation, Options, Rejection, Resources, Rig, Service,
+    ServiceError, SnapshotPolicy,
 };
 use rig_log_file::{FileLog, FileLogOptions};
 
@@ -101,24 +101,26 @@ pub(crate) async fn drive<L: Log>(
     (elapsed, latencies)
 }
 
-/// C tasks call `Log::append` on `log` directly (no engine), one op per call at `Local`;
-/// returns the elapsed time and every latency.
-async fn append_directly<L: Log>(
+/// C closed-loop clients call `Log::append` directly (no engine), one op per call at
+/// `durability`, `ops` in all; `make(client)` builds each op. Returns the elapsed time and every
+/// latency. Shared by the scenarios that measure a log without the engine.
+pub(crate) async fn append_directly<L: Log + ?Sized>(
     log: std::sync::Arc<L>,
     clients: usize,
     ops: usize,
-    op_bytes: usize,
+    durability: rig_core::Durability,
+    make: impl Fn(u64) -> Operation + Clone + Send + 'static,
 ) -> (Duration, Vec<Duration>) {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let log = log.clone();
+        let (log, make) = (log.clone(), make.clone());
         let n = ops / clients + usize::from(c < ops % clients);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(n);
             for _ in 0..n {
                 let t = Instant::now();
-                log.append(vec![op(c as u64, op_bytes)], rig_core::Durability::Local)
+                log.append(vec![make(c as u64)], durability)
                     .await
                     .expect("append");
                 lat.push(t.elapsed());
@@ -146,7 +148,13 @@ pub(crate) fn run_log(clients: usize, ops: usize, op_bytes: usize) -> Report {
             .expect("open the file log"),
     );
     let ceiling = probe::ceiling(dir.path(), clients, 2.0);
-    let (elapsed, latencies) = rt.block_on(append_directly(log, clients, ops, op_bytes));
+    let (elapsed, latencies) = rt.block_on(append_directly(
+        log,
+        clients,
+        ops,
+        Durability::Local,
+        move |c| op(c, op_bytes),
+    ));
     Report {
         scenario: "log".into(),
         clients,
@@ -184,7 +192,8 @@ pub(crate) fn run(file: bool, clients: usize, ops: usize, op_bytes: usize) -> Re
             std::sync::Arc::new(MemLog::new()),
             clients,
             ops,
-            op_bytes,
+            Durability::Local,
+            move |c| op(c, op_bytes),
         ));
         (
             "mem",

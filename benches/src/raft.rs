@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rig_core::net::handshake::HandshakeConfig;
 use rig_core::seams::{SeededRand, StdFs, TcpTransport, TokioClock, Transport};
@@ -125,7 +125,7 @@ async fn leader(nodes: &[Arc<RaftLog>]) -> Arc<RaftLog> {
     }
 }
 
-/// C closed-loop clients append one op per call to `log`; the elapsed time and every latency.
+/// C closed-loop clients append one op of `op_bytes` per call to `log` at `Applied`.
 async fn drive<L: Log + ?Sized>(
     log: Arc<L>,
     clients: usize,
@@ -133,28 +133,8 @@ async fn drive<L: Log + ?Sized>(
     op_bytes: usize,
 ) -> (Duration, Vec<Duration>) {
     let data = bytes::Bytes::from(vec![0x5au8; op_bytes]);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for c in 0..clients {
-        let (log, data) = (log.clone(), data.clone());
-        let n = ops / clients + usize::from(c < ops % clients);
-        tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(n);
-            for _ in 0..n {
-                let t = Instant::now();
-                log.append(vec![Operation::new("w", data.clone())], Durability::Applied)
-                    .await
-                    .expect("append");
-                lat.push(t.elapsed());
-            }
-            lat
-        }));
-    }
-    let mut latencies = Vec::with_capacity(ops);
-    for t in tasks {
-        latencies.extend(t.await.expect("client task"));
-    }
-    (started.elapsed(), latencies)
+    let make = move |_| Operation::new("w", data.clone());
+    crate::engine::append_directly(log, clients, ops, Durability::Applied, make).await
 }
 
 /// `threads == 1`: a current-thread runtime (no cross-core wake-ups); otherwise a
