@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rig_core::{Error, Log, Operation, Result};
+use rig_core::{Error, Log, LogPayload, Operation, Result};
 
 use crate::check::log::{check_log, LogCall, LogHistory, LogReturn};
 use crate::conformance::util::{durability, read_from};
@@ -55,21 +55,24 @@ pub(crate) async fn recorded_within(
     result
 }
 
-/// Records a read of the whole log through its end, then runs the log checker.
+/// Records a read of the whole log through its end, then runs the log checker; returns what
+/// was read.
 pub(crate) async fn read_all_and_check(
     log: &(impl Log + ?Sized),
     history: &LogHistory,
     what: &str,
-) {
+) -> Vec<LogPayload> {
     let op = history.invoke(0, LogCall::Read { from: 1 });
-    let entries = read_from(log, 1).await;
-    let entries = entries.iter().map(|e| (e.version, id_of(&e.op))).collect();
+    let read = read_from(log, 1).await;
+    let entries = read.iter().map(|e| (e.version, id_of(&e.op))).collect();
     let to_end = true;
     history.complete(op, Completion::Ok(LogReturn::Read { entries, to_end }));
+    check_history(log.name(), history, what);
+    read
+}
+
+/// Runs the log checker over everything `history` recorded.
+pub(crate) fn check_history(name: &str, history: &LogHistory, what: &str) {
     let anomalies = check_log(&history.ops());
-    assert!(
-        anomalies.is_empty(),
-        "{}: {what}: {anomalies:?}",
-        log.name()
-    );
+    assert!(anomalies.is_empty(), "{name}: {what}: {anomalies:?}");
 }
