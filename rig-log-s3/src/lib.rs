@@ -84,8 +84,30 @@
 //! A stalled old writer therefore never gets an acknowledgment for a batch the new writer did
 //! not replay: its acknowledgments are in order, and its first batch at or past the fence fails.
 //! The store must support conditional writes (`If-None-Match` and `If-Match` on PUT): AWS S3,
-//! MinIO, moto and `InMemory` do; `LocalFileSystem` lacks `PutMode::Update` and is refused at
-//! open with a clear error.
+//! MinIO, moto and `InMemory` do. A bare `LocalFileSystem` lacks `PutMode::Update` and is
+//! refused at open with a clear error; a local directory has its own mode, below.
+//!
+//! # Local directory
+//! [`S3Log::open_local`] keeps the same layout in a directory on one machine (the embedded
+//! durable mode of this backend), through [`LocalDirStore`]:
+//! - **Fencing:** the writer takes an exclusive OS lock on [`LOCAL_LOCK_FILE`] in the directory
+//!   (`flock`, through rig-core's `Fs` seam) and holds it until [`close`](rig_core::Log::close)
+//!   (or until the log and its tasks are gone, or the process dies). A second writer, in another
+//!   process or this one, fails at open with [`Error::Unavailable`](rig_core::Error::Unavailable)
+//!   naming the directory and saying another process holds it: never a hang, never two writers.
+//!   Holding the lock makes the process the only one that changes the directory, so a
+//!   conditional update becomes "compare the e-tag, then replace" serialized inside the process;
+//!   create-if-absent is a hard link, atomic on its own. The writer epoch and fence marker work
+//!   as on S3 (they fence a dropped writer's stragglers inside one process).
+//! - **Durability:** each PUT writes a staging file and `fsync`s it, publishes it with a hard
+//!   link (create-if-absent) or a rename (replace), then `fsync`s the parent directory and any
+//!   directory it had to create (object_store's `LocalFileSystem` with fsync on); each delete is
+//!   followed by an `fsync` of its parent directory (done by [`LocalDirStore`]; `LocalFileSystem`
+//!   does not). A batch is acknowledged as `Local` only after its PUT returned, so no
+//!   acknowledged operation, snapshot, `LATEST` or `WRITER` is lost on power loss. A staging file
+//!   left by a crash (`<key>#<n>`) is never listed or read.
+//! - **Readers:** [`S3Log::open_local_follower`] and [`LocalDirStore::open_reader`] take no lock
+//!   and run beside the writer (objects appear atomically); a reader's store refuses writes.
 //!
 //! # Snapshots and cleanup
 //! [`save_snapshot`](rig_core::Log::save_snapshot) waits until the snapshot's versions are
@@ -133,6 +155,7 @@ mod follower;
 mod format;
 mod io;
 mod layout;
+mod local;
 mod log;
 mod options;
 mod put;
@@ -141,5 +164,6 @@ mod snapshot;
 
 pub use config::StoreConfig;
 pub use follower::S3Follower;
+pub use local::{LocalDirStore, LOCAL_LOCK_FILE};
 pub use log::S3Log;
 pub use options::S3LogOptions;

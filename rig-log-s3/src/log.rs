@@ -17,6 +17,7 @@ use crate::commit::{Actions, CommitState, Job};
 use crate::format::encode_batch;
 use crate::io::{get, store_error, BACKEND};
 use crate::layout::Layout;
+use crate::local::LocalDirStore;
 use crate::options::S3LogOptions;
 use crate::put::{claim_slot, Claim, OnTaken, Retry, Slot};
 use crate::recovery::{fenced, read_epoch, recover};
@@ -60,6 +61,8 @@ pub(crate) struct Inner {
     closed: AtomicBool,
     /// A read of `WRITER` (looking for a newer epoch) is in flight.
     epoch_check: AtomicBool,
+    /// On a local directory: the store holding the writer lock, released by `close`.
+    local: Option<LocalDirStore>,
 }
 
 impl S3Log {
@@ -67,6 +70,65 @@ impl S3Log {
     /// the next writer epoch, replays the chain of batches (reporting a missing batch as
     /// [`Error::Corrupt`]) and fences any older writer. Must run inside a tokio runtime.
     pub async fn open(store: Arc<dyn ObjectStore>, options: S3LogOptions) -> Result<Self> {
+        Self::open_on(store, options, None).await
+    }
+
+    /// Opens (or creates) the log under `options.prefix` in the local directory `dir` (created
+    /// if absent) as its only writer, in the S3 layout: the exclusive lock file
+    /// [`LOCAL_LOCK_FILE`](crate::LOCAL_LOCK_FILE) fences other writers instead of conditional
+    /// writes, and is held until [`close`](Log::close) (or until the log and its tasks are gone,
+    /// or the process dies). Another writer on `dir` gets [`Error::Unavailable`] naming it. Every
+    /// acknowledged write is fsynced with its directory; see [`LocalDirStore`].
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use rig_core::{Durability, Log, Operation};
+    /// use rig_log_s3::{S3Log, S3LogOptions};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("rig-doc-open-local-{}", std::process::id()));
+    /// let log = S3Log::open_local(&dir, S3LogOptions::default()).await?;
+    /// let v = log.append(vec![Operation::new("set", "a=1")], Durability::Local).await?;
+    /// assert!(S3Log::open_local(&dir, S3LogOptions::default()).await.is_err(), "one writer");
+    /// log.close().await?; // releases the lock
+    /// let log = S3Log::open_local(&dir, S3LogOptions::default()).await?;
+    /// assert_eq!(log.read(v, 1).await?[0].op.method, "set");
+    /// # log.close().await?;
+    /// # Ok::<(), rig_core::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn open_local(
+        dir: impl AsRef<std::path::Path>,
+        options: S3LogOptions,
+    ) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        let store = tokio::task::spawn_blocking(move || LocalDirStore::open_writer(dir))
+            .await
+            .map_err(|e| Error::Backend {
+                backend: BACKEND,
+                context: "open the local directory".into(),
+                source: Arc::new(e),
+            })??;
+        let opened = Self::open_on(Arc::new(store.clone()), options, Some(store.clone())).await;
+        if opened.is_err() {
+            store.release().await;
+        }
+        opened
+    }
+
+    async fn open_on(
+        store: Arc<dyn ObjectStore>,
+        options: S3LogOptions,
+        local: Option<LocalDirStore>,
+    ) -> Result<Self> {
+        if store.to_string().starts_with("LocalFileSystem(") {
+            // It has no compare-and-swap, so the first batch after the fence marker would fail;
+            // say so now, and name the mode that fences a directory with a lock instead.
+            return Err(Error::InvalidArgument(format!(
+                "{store} cannot host an S3 log writer: it has no conditional update to fence a \
+                 second writer; open a local directory with S3Log::open_local, which fences with \
+                 a lock file"
+            )));
+        }
         let layout = Layout::new(&options.prefix);
         let rand = options
             .seed
@@ -90,6 +152,7 @@ impl S3Log {
                 durable,
                 closed: AtomicBool::new(false),
                 epoch_check: AtomicBool::new(false),
+                local,
             }),
         })
     }
@@ -338,6 +401,10 @@ impl Inner {
         self.act(actions);
         let flushed = self.durable.wait_for(target).await.map(drop);
         self.closed.store(true, Ordering::Release);
+        if let Some(local) = &self.local {
+            // Nothing more is written: the next writer may take the directory.
+            local.release().await;
+        }
         flushed
     }
 }

@@ -84,7 +84,8 @@ pub(crate) async fn claim_slot(
                     context: format!("put {path}"),
                     source: std::sync::Arc::new(std::io::Error::other(format!(
                         "the object store does not implement {operation}: rig-log-s3 needs \
-                         conditional writes (create-if-absent and if-match)"
+                         conditional writes (create-if-absent and if-match); for a local \
+                         directory use S3Log::open_local"
                     ))),
                 })
             }
