@@ -1,6 +1,8 @@
 //! `rig-bench 2pc`: the engine over a 2PC primary and one replica on loopback TCP (each with its
 //! own fsynced FileLog), beside `rig-bench file` measured in the same run as the baseline.
 
+use std::sync::Arc;
+
 use rig_core::net::handshake::HandshakeConfig;
 use rig_log_file::{FileLog, FileLogOptions};
 use rig_repl_2pc::{Config, ReplLog, StartAs};
@@ -36,9 +38,19 @@ pub(crate) fn run(clients: usize, ops: usize, op_bytes: usize) -> Report {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let (elapsed, latencies) = rt.block_on(async {
-        let log = pair(dir.path()).await;
+        let log = std::sync::Arc::new(pair(dir.path()).await);
         // The leaked replica keeps serving; the primary is not closed (the runtime is dropped).
-        crate::engine::drive(log, clients, ops, op_bytes, false).await
+        let measured = crate::engine::drive(Arc::clone(&log), clients, ops, op_bytes, false).await;
+        // How the rounds went (on stderr, beside the report): batch size, overlap, commits.
+        let r = log.status().rounds;
+        eprintln!(
+            "2pc rounds: {} started, {:.1} ops/round, {} commit points, at most {} in flight",
+            r.started,
+            r.ops as f64 / r.started.max(1) as f64,
+            r.commits,
+            r.max_in_flight
+        );
+        measured
     });
     rt.shutdown_background();
     Report {

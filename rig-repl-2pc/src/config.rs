@@ -122,4 +122,22 @@ pub struct Status {
     pub committed: u64,
     /// The replicas (on a primary).
     pub replicas: Vec<ReplicaStatus>,
+    /// The primary's rounds (zero on a replica).
+    pub rounds: RoundStats,
+}
+
+/// How a primary's rounds went since it became primary: how many overlapped, how large they
+/// were, how many commit points they needed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Rounds in flight now (started, not yet committed or failed).
+    pub in_flight: usize,
+    /// The most rounds that were in flight at once.
+    pub max_in_flight: usize,
+    /// Rounds started.
+    pub started: u64,
+    /// Operations those rounds carried (`ops / started` is the mean batch).
+    pub ops: u64,
+    /// Commit points written; one covers every round ready at that moment.
+    pub commits: u64,
 }

@@ -228,6 +228,71 @@ async fn replica_crash(stage: Stage) {
     r.close().await.unwrap();
 }
 
+/// Polls `cond` until it holds (a guard against a hang, like [`REACH`]).
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let polling = async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(REACH, polling)
+        .await
+        .unwrap_or_else(|_| panic!("never: {what}"));
+}
+
+/// The replica crashes holding several rounds prepared that it never answered (its answers
+/// wait behind the first one, stuck at the crash point): it restarts, is synced (the unanswered
+/// rounds rolled back there and prepared again), and then promoted with every acknowledged op.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_crash_with_several_rounds_prepared_then_promotion_loses_no_ack() {
+    let d = dirs();
+    let r = replica(&d.r, "127.0.0.1:0").await;
+    let addr = r.local_addr().to_string();
+    let p = primary(&d.p, &addr).await;
+    let mut acked = Acked::new();
+    for i in 0..3 {
+        append(&p, &format!("a{i}"), &mut acked).await;
+    }
+    let reached = r.arm_crash(Stage::ReplicaPrepared);
+    let mut inflight = vec![start_append(&p, "x0")];
+    tokio::time::timeout(REACH, reached).await.unwrap().unwrap();
+    // One round at a time, so that each is a round of its own.
+    for (n, data) in ["x1", "x2", "x3"].into_iter().enumerate() {
+        inflight.push(start_append(&p, data));
+        until("the round is in flight", || {
+            p.status().rounds.in_flight == n + 2
+        })
+        .await;
+    }
+    until("the replica prepared every round", || r.held_through() == 7).await;
+    assert_eq!(p.status().rounds.max_in_flight, 4);
+    r.halt().await;
+
+    // Back within the timeout: the rounds in flight are offered again after the sync, in
+    // order, and all commit.
+    let r = replica(&d.r, &addr).await;
+    for (x, (data, v)) in inflight
+        .into_iter()
+        .zip([("x0", 4), ("x1", 5), ("x2", 6), ("x3", 7)])
+    {
+        assert_eq!(x.await.unwrap().unwrap(), v);
+        acked.push((v, data.into()));
+    }
+    check(&p, &r, &mut acked, "replica crash with rounds in flight").await;
+    p.halt().await;
+    r.promote(vec![]).await.unwrap();
+    let last = acked.iter().map(|(v, _)| *v).max().unwrap();
+    let on_r = committed(&r, last).await;
+    for (v, data) in &acked {
+        assert_eq!(
+            on_r.get(*v as usize - 1),
+            Some(data),
+            "promoted without {v}"
+        );
+    }
+    r.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_crash_at_each_stage_then_restart_loses_no_ack() {
     for stage in PRIMARY_STAGES {

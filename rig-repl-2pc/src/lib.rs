@@ -39,7 +39,7 @@
 //!    sends the Prepare before its own fsync, so the two overlap);
 //! 3. **commit locally**: the primary writes `Commit`. Until here the round can be rolled back
 //!    (`Rollback` record and message); from here on there is no turning back. The driver does
-//!    not wait for the record's fsync (the next round starts meanwhile, and its prepare fsync
+//!    not wait for the record's fsync (later rounds go on meanwhile, and their prepare fsync
 //!    usually carries the record);
 //! 4. **commit on the replicas**: `Commit` is sent (and repeated in the next `Prepare`);
 //! 5. **acknowledge**, once the local `Commit` record is durable: an acknowledged op is
@@ -84,12 +84,53 @@
 //! entries after it. An engine running on that replica restores the snapshot when it is
 //! reopened.
 //!
-//! # Batching
-//! A primary runs one round at a time; every `append` queued while it runs joins the next
-//! round (up to 4096 operations), so concurrent writers share one prepare fsync, one replica
-//! fsync and one round trip. Ordering between operations is the engine's: it validates ops on
-//! disjoint resources together and hands them over in one append, and holds an op that
-//! overlaps one in flight until that one is applied.
+//! # Batching and pipelining
+//! Every `append` queued when the primary looks joins one round (up to 4096 operations), so
+//! concurrent writers share one prepare fsync, one replica fsync and one round trip. Up to 8
+//! rounds are in flight at once: a new round's Prepare goes out right behind the previous one,
+//! without waiting for its answer, and its local prepare is queued behind the previous
+//! round's. Both nodes write through a group-committing local log, so one fsync usually covers
+//! several rounds (and the `Commit`s between them), and the primary's fsync of one round
+//! overlaps the replica's fsync of the ones before it. A replica handles messages as they
+//! arrive and sends each answer, in order, once the records before it are durable.
+//!
+//! Rounds commit strictly in version order. The oldest round commits once its records are
+//! durable here and every required replica answered *its* Prepare (a round's `Prepared` never
+//! counts for another round, whatever versions it names); one `Commit` covers every round ready
+//! at that moment, and acknowledgments go out in that order. When a round fails (a `Strict`
+//! timeout, a newer primary, a failed write), every round after it fails with it and is rolled
+//! back (one `Rollback` from the failed round's first version): nothing after a gap is ever
+//! acknowledged, and the failed versions are reused. [`Status::rounds`] counts rounds, their
+//! size, commits and overlap.
+//!
+//! Ordering between operations is the engine's: it validates ops on disjoint resources
+//! together and hands them over in appends that may all be in flight at once, and holds an op
+//! that overlaps one in flight until that one is applied. The log only keeps version order.
+//!
+//! # Why a crash is safe with several rounds open
+//! Say rounds N..N+k are in flight when a node dies.
+//! - **Primary, before round N's local commit.** Its durable prepared tail (N.. as far as the
+//!   disk got) was never acknowledged (an ack waits for the durable `Commit` record). On
+//!   restart it replicates and commits that tail again before any new round, so whatever a
+//!   replica committed of it stays. If a replica is promoted instead, it commits all it holds;
+//!   the old primary, back as a replica, rolls back its entries past the new commit point.
+//! - **Primary, after committing round N, before its record is durable.** Round N was not
+//!   acknowledged yet (the acknowledging task waits for the record); the entries are durably
+//!   prepared here and on the replicas (a round commits only after both), so either way above
+//!   keeps them. Rounds after N were never acknowledged either: whether they survive does not
+//!   matter to any client.
+//! - **Primary, after acknowledging round N.** N's `Commit` record is durable, and every
+//!   required replica holds N durably prepared: a restart keeps it committed; a promoted
+//!   replica commits it.
+//! - **Replica, with rounds prepared but unanswered (or answered) past the commit point.**
+//!   On `Sync` it keeps every entry at or below the primary's commit point and rolls back only
+//!   entries past both commit points, which no primary acknowledged; the primary offers its
+//!   rounds in flight again, in order, after the sync. A replica commits only through what it
+//!   matched against its primary in this session and what the primary's `Commit` names, i.e.
+//!   only what the primary committed, never a prepared entry ahead of it.
+//! - **A failure in the middle of the window.** Answers are per round, commits in order: a
+//!   round after a failed one is never committed, and the `Rollback` that fails them all is
+//!   durable on the primary before any waiter hears of it.
 //!
 //! # Failover (manual)
 //! 1. Make sure the old primary is down or cut off (under `Strict` it cannot commit without
@@ -115,7 +156,9 @@
 //!
 //! # Limits
 //! - Links are authenticated, not encrypted (no TLS).
-//! - One round is in flight at a time (rounds are batched, not pipelined).
+//! - At most 8 rounds are in flight; appends beyond wait and form larger rounds. A round's
+//!   acknowledgment waits for two local fsyncs in sequence (its prepare, then its `Commit`
+//!   record), so with few writers a round costs more than a single-node append.
 //! - A promoted replica commits every entry it holds, including one it had not yet checked
 //!   against the old primary after a resync; promote a replica that was in sync.
 //! - A replica assembles a shipped snapshot in memory (up to 16 GiB).
@@ -132,15 +175,18 @@ mod crash;
 #[cfg(test)]
 mod crash_tests;
 mod node;
+#[cfg(test)]
+mod pipeline_tests;
 mod primary;
 mod proto;
 mod repl_log;
 mod replica;
+mod round;
 mod ship;
 mod state;
 mod store;
 #[cfg(test)]
 mod wire_tests;
 
-pub use config::{Config, Mode, Policy, ReplicaStatus, StartAs, Status};
+pub use config::{Config, Mode, Policy, ReplicaStatus, RoundStats, StartAs, Status};
 pub use repl_log::ReplLog;

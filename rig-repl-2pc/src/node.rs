@@ -3,12 +3,13 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rig_core::net::handshake::accept;
+use rig_core::net::LinkWriter;
 use rig_core::seams::Listener;
 use rig_core::{Error, Operation, Result};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, Mode, ReplicaStatus, Status};
+use crate::config::{Config, Mode, ReplicaStatus, RoundStats, Status};
 use crate::crash::{CrashPoints, Stage};
 use crate::proto::Msg;
 use crate::replica::{on_message, Session};
@@ -58,6 +59,8 @@ pub(crate) struct Node {
     role: Mutex<RoleState>,
     /// The primary's view of its replicas, for `status()`.
     pub(crate) replicas: Mutex<Vec<ReplicaStatus>>,
+    /// The primary's round counters, for `status()`.
+    pub(crate) rounds: Mutex<RoundStats>,
     /// Serializes inbound message handling with promotion; holds the session with the
     /// current primary.
     pub(crate) inbound: tokio::sync::Mutex<Follow>,
@@ -76,6 +79,7 @@ impl Node {
             advertise,
             role: Mutex::new(RoleState::Replica { primary: None }),
             replicas: Mutex::new(Vec::new()),
+            rounds: Mutex::new(RoundStats::default()),
             inbound: tokio::sync::Mutex::new(Follow::default()),
             links: std::sync::atomic::AtomicU64::new(1),
             tasks: Mutex::new(Vec::new()),
@@ -127,7 +131,7 @@ impl Node {
     }
 
     pub(crate) fn status(&self) -> Status {
-        let (mode, replicas) = match &*self.role() {
+        let (mode, replicas, rounds) = match &*self.role() {
             RoleState::Primary { .. } => {
                 let replicas = self.replicas.lock().expect("2pc status lock").clone();
                 let mode = if replicas.iter().any(|r| r.lagging) {
@@ -135,10 +139,14 @@ impl Node {
                 } else {
                     Mode::Sync
                 };
-                (mode, replicas)
+                (
+                    mode,
+                    replicas,
+                    *self.rounds.lock().expect("2pc status lock"),
+                )
             }
-            RoleState::Replica { .. } => (Mode::Replica, Vec::new()),
-            RoleState::Stopped(_) => (Mode::Fenced, Vec::new()),
+            RoleState::Replica { .. } => (Mode::Replica, Vec::new(), RoundStats::default()),
+            RoleState::Stopped(_) => (Mode::Fenced, Vec::new(), RoundStats::default()),
         };
         let state = self.store.state();
         Status {
@@ -146,6 +154,7 @@ impl Node {
             epoch: state.epoch(),
             committed: state.committed(),
             replicas,
+            rounds,
         }
     }
 }
@@ -169,54 +178,109 @@ pub(crate) async fn listen(node: Arc<Node>, mut listener: Box<dyn Listener>) {
     }
 }
 
-/// One inbound link: handshake, then messages in order, each answered on the same link.
+/// One inbound link: handshake, then messages in order, each answered on the same link, in
+/// order.
+///
+/// Messages are handled as they arrive and their records queued to the local log at once; each
+/// answer goes out once the records before it are durable. So a replica takes several rounds'
+/// Prepares while the first one's fsync runs, and one fsync usually covers several rounds (and
+/// the `Commit`s between them), while a `Prepared` still always means "durable here".
 async fn serve(node: Arc<Node>, conn: Box<dyn rig_core::seams::Connection>, from: String) {
-    let Ok((peer, mut link)) = accept(conn, &node.config.handshake, &*node.config.rand).await
-    else {
+    let Ok((peer, link)) = accept(conn, &node.config.handshake, &*node.config.rand).await else {
         return; // refused and logged by the handshake
     };
     let link_id = node
         .links
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    loop {
-        let frame = match link.recv().await {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::debug!(peer = %peer.node_id, %from, error = %e, "replication link closed");
-                return;
-            }
-        };
-        let msg = match Msg::decode(&frame) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(peer = %peer.node_id, %from, error = %e, "malformed message; dropping the link");
-                return;
-            }
-        };
-        for reply in handle(&node, link_id, msg).await {
-            if link.send(&reply.encode()).await.is_err() {
+    let (mut reader, mut writer) = link.split();
+    let (tx, mut answers) = mpsc::unbounded_channel::<Answer>();
+    let reading = async {
+        loop {
+            let frame = match reader.recv().await {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::debug!(peer = %peer.node_id, %from, error = %e, "replication link closed");
+                    return;
+                }
+            };
+            let msg = match Msg::decode(&frame) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(peer = %peer.node_id, %from, error = %e, "malformed message; dropping the link");
+                    return;
+                }
+            };
+            if tx.send(handle(&node, link_id, msg).await).is_err() {
                 return;
             }
         }
+    };
+    let answering = async {
+        while let Some(answer) = answers.recv().await {
+            if !send_answer(&node, answer, &mut writer).await {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = reading => {}
+        () = answering => {}
     }
 }
 
-/// Handles one inbound message, which arrived on link `link`, according to the node's role.
-async fn handle(node: &Node, link: u64, msg: Msg) -> Vec<Msg> {
+/// What handling one inbound message leaves to do: wait for its records, then reply.
+#[derive(Default)]
+struct Answer {
+    /// The queued records' durability.
+    durable: Option<rig_core::AppendFuture>,
+    prepares: bool,
+    commits: bool,
+    replies: Vec<Msg>,
+}
+
+/// Sends `answer`'s replies once its records are durable; false when the link is done.
+async fn send_answer(node: &Node, answer: Answer, writer: &mut LinkWriter) -> bool {
+    if let Some(durable) = answer.durable {
+        if let Err(e) = durable.await {
+            tracing::error!(error = %e, "replica failed to persist; stopping");
+            node.stop(e);
+            return false;
+        }
+    }
+    if answer.prepares {
+        node.crash.reach(Stage::ReplicaPrepared).await;
+    }
+    if answer.commits {
+        node.crash.reach(Stage::ReplicaCommitted).await;
+    }
+    for reply in answer.replies {
+        if writer.send(&reply.encode()).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Handles one inbound message, which arrived on link `link`, according to the node's role:
+/// its records are queued (and applied) at once, its replies wait for them in the [`Answer`].
+async fn handle(node: &Node, link: u64, msg: Msg) -> Answer {
     let mut follow = node.inbound.lock().await;
     let my_epoch = node.store.state().epoch();
     let is_replica = match &*node.role() {
         RoleState::Replica { .. } => true,
         RoleState::Primary { .. } => false,
-        RoleState::Stopped(_) => return Vec::new(),
+        RoleState::Stopped(_) => return Answer::default(),
     };
     if !is_replica {
         if msg.epoch() > my_epoch {
             // A primary of a newer epoch exists: this node was demoted.
             node.stop(fenced(msg.epoch()));
-            return Vec::new();
+            return Answer::default();
         }
-        return vec![Msg::Fenced { epoch: my_epoch }];
+        return Answer {
+            replies: vec![Msg::Fenced { epoch: my_epoch }],
+            ..Answer::default()
+        };
     }
     let sync = matches!(msg, Msg::Sync { .. }) && msg.epoch() >= my_epoch;
     if sync {
@@ -229,7 +293,7 @@ async fn handle(node: &Node, link: u64, msg: Msg) -> Vec<Msg> {
             current = follow.link,
             "message from a superseded link ignored"
         );
-        return Vec::new();
+        return Answer::default();
     }
     let follow = &mut *follow;
     let decision = on_message(&node.store.state(), &mut follow.session, msg);
@@ -250,32 +314,34 @@ async fn handle(node: &Node, link: u64, msg: Msg) -> Vec<Msg> {
     if commits {
         node.crash.reach(Stage::ReplicaCommit).await;
     }
-    if let Err(e) = node.store.persist(decision.records).await {
-        tracing::error!(error = %e, "replica failed to persist; stopping");
-        node.stop(e);
-        return Vec::new();
-    }
+    let durable = match node.store.queue(decision.records).await {
+        Ok(durable) => durable,
+        Err(e) => {
+            tracing::error!(error = %e, "replica failed to persist; stopping");
+            node.stop(e);
+            return Answer::default();
+        }
+    };
     if let Some(snapshot) = decision.install {
         let version = snapshot.version;
         if let Err(e) = node.store.install(snapshot).await {
             tracing::error!(error = %e, "replica failed to install a snapshot; stopping");
             node.stop(e);
-            return Vec::new();
+            return Answer::default();
         }
         tracing::info!(version, "installed the primary's snapshot");
-    }
-    if prepares {
-        node.crash.reach(Stage::ReplicaPrepared).await;
-    }
-    if commits {
-        node.crash.reach(Stage::ReplicaCommitted).await;
     }
     if let Some(primary) = decision.primary {
         if let RoleState::Replica { primary: p } = &mut *node.role() {
             *p = Some(primary);
         }
     }
-    decision.replies
+    Answer {
+        durable,
+        prepares,
+        commits,
+        replies: decision.replies,
+    }
 }
 
 pub(crate) fn fenced(epoch: u64) -> Error {

@@ -1,56 +1,59 @@
 //! The primary's driver: one task that runs the rounds (prepare locally, prepare on the replicas,
 //! commit locally, commit on the replicas, acknowledge) and catches lagging replicas up.
 //!
-//! The Prepare goes to the replicas before the local prepare fsync, so the two overlap.
-//! Every `append` queued while a round runs joins the next round, so one round (two local
-//! fsyncs, one replica fsync, one round trip) covers many operations.
+//! Rounds are pipelined: every `append` queued when the driver looks joins one new round, which
+//! starts at once if fewer than [`WINDOW`] rounds are in flight. Its Prepare goes to the
+//! replicas before the local prepare fsync, so the two overlap, and the local fsync of a round
+//! overlaps the replicas' fsync of the rounds before it (the local log's group commit and the
+//! replica's merge whatever is queued). Rounds commit strictly in version order: the oldest
+//! round commits once it is durable here and every required replica answered *its* Prepare, and
+//! one `Commit` covers every round ready at that moment. A failed round (timeout under
+//! `Strict`, a newer primary, a failed write) fails every round after it too: they are rolled
+//! back together, so no acknowledged op ever sits after a gap.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::FutureExt;
 use rig_core::net::peer::{Peer, PeerEvent, PeerOptions};
 use rig_core::{AppendFuture, Error, Result};
 use tokio::sync::mpsc;
 
-use crate::config::{Policy, ReplicaStatus};
+use crate::config::{Policy, RoundStats};
 use crate::crash::Stage;
 use crate::node::{fenced, Batch, Node, RoleState};
-use crate::proto::{Msg, MAX_ENTRIES};
-use crate::ship::ship_snapshot;
+use crate::proto::Msg;
+use crate::round::{acknowledge, Committed, Round, MAX_ROUND_OPS, WINDOW};
 use crate::state::Record;
 
-/// The most operations one round carries.
-const MAX_ROUND_OPS: usize = 4096;
+#[path = "primary_links.rs"]
+mod links;
 
 #[derive(Debug)]
 struct Replica {
     addr: String,
     peer: Peer,
     connected: bool,
+    /// The last version the replica reported holding (matched with this primary's log).
     last: Option<u64>,
+    /// The last version of the newest Prepare sent on the current link: the next round goes
+    /// out right behind it, without waiting for the answers in between.
+    sent_through: Option<u64>,
     lagging: bool,
     /// The task sending it a snapshot on its current link, if any.
     shipping: Option<tokio::task::AbortHandle>,
 }
 
-/// How waiting for the replicas ended.
-enum Wait {
-    Done,
-    Fenced(Error),
-    TimedOut(Vec<usize>),
-}
+/// The local Prepare records of a round becoming durable: its id and the outcome.
+type LocalPrepare = BoxFuture<'static, (u64, Result<u64>)>;
 
-/// The round in flight, as replica events see it.
-struct Round {
-    /// This round's id: only a `Prepared` echoing it acknowledges the round.
-    id: u64,
-    first: u64,
-    last: u64,
-    prepare: bytes::Bytes,
-    /// Whether the Prepare went out on the replica's current link.
-    sent: Vec<bool>,
-    /// Whether the Prepare ever went out to the replica (it may hold it durably).
-    reached: Vec<bool>,
-    acked: Vec<bool>,
+/// What the driver does after an event.
+enum Next {
+    Continue,
+    /// The node stopped or was closed: the driver ends.
+    Stop,
 }
 
 pub(crate) struct Driver {
@@ -62,6 +65,13 @@ pub(crate) struct Driver {
     /// The last round id used (ids are never reused by a driver; replies reach only the driver
     /// whose links carried the Prepare).
     rounds: u64,
+    /// The rounds in flight, oldest first (consecutive versions).
+    window: VecDeque<Round>,
+    /// The window's local prepares, in round order.
+    local: FuturesOrdered<LocalPrepare>,
+    /// Committed rounds, to the task that acknowledges them in order.
+    acks: mpsc::UnboundedSender<Committed>,
+    stats: RoundStats,
 }
 
 impl Driver {
@@ -98,11 +108,15 @@ impl Driver {
                     peer,
                     connected: false,
                     last: None,
+                    sent_through: None,
                     lagging: false,
                     shipping: None,
                 }
             })
             .collect();
+        let (acks, committed) = mpsc::unbounded_channel();
+        // Tracked so that `halt` stops it too (its waiters then hear `OutcomeUnknown`).
+        node.spawn(acknowledge(Arc::clone(&node), committed));
         let d = Self {
             node,
             replicas,
@@ -110,6 +124,10 @@ impl Driver {
             batches,
             fenced_by: None,
             rounds: 0,
+            window: VecDeque::new(),
+            local: FuturesOrdered::new(),
+            acks,
+            stats: RoundStats::default(),
         };
         d.publish();
         d
@@ -119,8 +137,13 @@ impl Driver {
         self.node.store.state().epoch()
     }
 
-    /// A new round: its Prepare (`ops` as versions `first..`), not yet sent anywhere.
-    fn new_round(&mut self, first: u64, ops: Vec<rig_core::Operation>, committed: u64) -> Round {
+    /// A new round of `ops` as versions `first..`: its Prepare, not yet sent anywhere.
+    fn new_round(
+        &mut self,
+        first: u64,
+        ops: Vec<rig_core::Operation>,
+        batches: Vec<Batch>,
+    ) -> Round {
         self.rounds += 1;
         let n = self.replicas.len();
         let last = first + ops.len() as u64 - 1;
@@ -129,7 +152,7 @@ impl Driver {
             round: self.rounds,
             first,
             ops,
-            committed,
+            committed: self.node.store.committed().get(),
         }
         .encode();
         Round {
@@ -140,6 +163,9 @@ impl Driver {
             sent: vec![false; n],
             reached: vec![false; n],
             acked: vec![false; n],
+            local: false,
+            started: self.node.config.clock.now(),
+            batches,
         }
     }
 
@@ -152,43 +178,73 @@ impl Driver {
         }
         self.publish();
         loop {
-            tokio::select! {
-                biased;
-                Some((i, ev)) = self.events.recv() => self.on_event(i, ev, None),
-                batch = self.batches.recv() => {
-                    let Some(batch) = batch else { return };
-                    let mut round = vec![batch];
-                    let mut n = round[0].ops.len();
-                    while n < MAX_ROUND_OPS {
-                        let Ok(b) = self.batches.try_recv() else { break };
-                        n += b.ops.len();
-                        round.push(b);
-                    }
-                    if let Err(e) = self.round(round).await {
-                        self.fail_queued(e);
-                    }
-                }
+            if let Next::Stop = self.step().await {
+                return;
             }
             if let Some(epoch) = self.fenced_by {
                 tracing::warn!(epoch, "this primary was fenced by a newer one");
-                self.node.stop(fenced(epoch));
-                self.fail_queued(fenced(epoch));
+                let e = fenced(epoch);
+                self.node.stop(e.clone()); // refuse writes before any waiter hears
+                self.rollback(|_| e.clone()).await;
+                self.fail_queued(e);
+                return;
+            }
+            if let Next::Stop = self.advance().await {
                 return;
             }
             self.publish();
         }
     }
 
-    /// One round. On error, the round's batches were failed already and the caller fails every
-    /// batch queued behind it.
-    async fn round(&mut self, batches: Vec<Batch>) -> Result<(), Error> {
+    /// Waits for one thing to happen: a replica event, a local prepare becoming durable, new
+    /// appends (when the window has room), or the oldest round's timeout.
+    async fn step(&mut self) -> Next {
+        let clock = Arc::clone(&self.node.config.clock);
+        let timeout = self.node.config.policy.timeout();
+        // Only a round waiting for a replica times out (a slow local fsync is waited for).
+        let deadline = self
+            .window
+            .front()
+            .filter(|r| !self.silent(r).is_empty())
+            .map(|r| r.started + timeout);
+        let expired = async move {
+            match deadline {
+                Some(at) => clock.sleep(at.saturating_duration_since(clock.now())).await,
+                None => std::future::pending().await,
+            }
+        };
+        let room = self.window.len() < WINDOW;
+        tokio::select! {
+            biased;
+            Some((i, ev)) = self.events.recv() => {
+                self.on_event(i, ev);
+                Next::Continue
+            }
+            Some((id, res)) = self.local.next(), if !self.local.is_empty() => {
+                self.on_local(id, res).await
+            }
+            batch = self.batches.recv(), if room => match batch {
+                Some(batch) => self.start(batch).await,
+                None => Next::Stop,
+            },
+            () = expired => self.on_timeout().await,
+        }
+    }
+
+    /// Forms a round of `batch` and every append queued behind it, sends its Prepare to the
+    /// replicas ready for it, and queues its local prepare.
+    async fn start(&mut self, batch: Batch) -> Next {
+        let mut batches = vec![batch];
+        let mut n = batches[0].ops.len();
+        while n < MAX_ROUND_OPS {
+            let Ok(b) = self.batches.try_recv() else {
+                break;
+            };
+            n += b.ops.len();
+            batches.push(b);
+        }
         let first = batches[0].first;
         let ops: Vec<_> = batches.iter().flat_map(|b| b.ops.iter().cloned()).collect();
-        let last = first + ops.len() as u64 - 1;
-        let committed = self.node.store.committed().get();
-        // 2. (sent first, so the replicas' fsync overlaps ours) Prepare on the replicas that
-        // hold everything before `first`. A replica holding a prepared entry its primary lost
-        // is harmless: the next Sync rolls it back.
         let records = ops
             .iter()
             .enumerate()
@@ -197,96 +253,102 @@ impl Driver {
                 op: op.clone(),
             })
             .collect();
-        let mut round = self.new_round(first, ops, committed);
-        let n = self.replicas.len();
-        for i in 0..n {
-            self.offer(i, &mut round);
+        let round = self.new_round(first, ops, batches);
+        let id = round.id;
+        self.stats.started += 1;
+        self.stats.ops += n as u64;
+        self.window.push_back(round);
+        self.stats.max_in_flight = self.stats.max_in_flight.max(self.window.len());
+        // 2. (sent first, so the replicas' fsync overlaps ours) Prepare on the replicas that
+        // hold everything before `first`. A replica holding a prepared entry its primary lost
+        // is harmless: the next Sync rolls it back.
+        for i in 0..self.replicas.len() {
+            self.offer(i);
         }
-        // 1. Prepare locally.
+        // 1. Prepare locally: queued behind the rounds before, made durable by the next
+        // group commit.
         self.node.crash.reach(Stage::PrepareLocal).await;
-        if let Err(e) = self.node.store.persist(records).await {
-            return Err(self.fatal(batches, e));
-        }
-        self.node.crash.reach(Stage::PrepareReplica).await;
-        let timeout = self.node.config.policy.timeout();
-        match self.await_replicas(&mut round).await {
-            Wait::Done => {}
-            Wait::Fenced(e) => {
-                self.node.stop(e.clone()); // refuse writes before any waiter hears
-                return Err(self.rollback(batches, &round, e).await);
+        match self.node.store.queue(records).await {
+            Ok(Some(synced)) => {
+                self.local.push_back(synced.map(move |r| (id, r)).boxed());
+                Next::Continue
             }
-            Wait::TimedOut(silent) => match self.node.config.policy {
-                Policy::Strict { .. } => {
-                    let who = silent.iter().map(|&i| self.replicas[i].addr.as_str());
-                    let who = who.collect::<Vec<_>>().join(", ");
-                    let reason = format!(
-                        "replica {who} did not prepare versions {first}..={last} within {timeout:?}"
-                    );
-                    // A replica that got the Prepare may hold it durably: if it were promoted
-                    // now, it would commit it. Only a round no replica saw surely failed.
-                    let e = if silent.iter().any(|&i| round.reached[i]) {
-                        Error::OutcomeUnknown { reason }
-                    } else {
-                        Error::Unavailable { reason }
-                    };
-                    return Err(self.rollback(batches, &round, e).await);
-                }
-                Policy::SemiSync { .. } => self.mark_lagging(&silent),
-            },
+            Ok(None) => unreachable!("a round holds at least one op"),
+            Err(e) => self.fatal(e),
+        }
+    }
+
+    /// A round's local Prepare records are durable (or failed to be).
+    async fn on_local(&mut self, id: u64, result: Result<u64>) -> Next {
+        if let Err(e) = result {
+            return self.fatal(e);
+        }
+        // A round rolled back meanwhile is gone from the window.
+        if let Some(round) = self.window.iter_mut().find(|r| r.id == id) {
+            round.local = true;
+            self.node.crash.reach(Stage::PrepareReplica).await;
+        }
+        Next::Continue
+    }
+
+    /// The required replicas that did not answer `round`.
+    fn silent(&self, round: &Round) -> Vec<usize> {
+        (0..self.replicas.len())
+            .filter(|&i| self.required(i) && !round.acked[i])
+            .collect()
+    }
+
+    /// The oldest round waited for a replica for the whole timeout.
+    async fn on_timeout(&mut self) -> Next {
+        let Some(head) = self.window.front() else {
+            return Next::Continue;
+        };
+        let silent = self.silent(head);
+        match self.node.config.policy {
+            Policy::Strict { timeout } => {
+                let who = silent.iter().map(|&i| self.replicas[i].addr.as_str());
+                let who = who.collect::<Vec<_>>().join(", ");
+                let reason = format!("replica {who} did not prepare within {timeout:?}");
+                // Every round after the head goes too: none may commit over its gap.
+                let head = head.failed(&reason);
+                let rolled = self.rollback(|r| r.failed(&reason)).await;
+                self.fail_queued(head);
+                rolled
+            }
+            Policy::SemiSync { .. } => {
+                self.mark_lagging(&silent);
+                Next::Continue
+            }
+        }
+    }
+
+    /// Commits every round at the front of the window that is ready (durable here, answered by
+    /// every required replica), in version order.
+    async fn advance(&mut self) -> Next {
+        let ready = self
+            .window
+            .iter()
+            .take_while(|r| r.local && self.silent(r).is_empty())
+            .count();
+        if ready == 0 {
+            return Next::Continue;
         }
         // 3. and 4. Commit locally and on the replicas: no turning back from here.
         self.node.crash.reach(Stage::CommitLocal).await;
-        let synced = match self.commit(last).await {
-            Ok(synced) => synced,
-            Err(e) => return Err(self.fatal(batches, e)),
-        };
-        // 5. Acknowledge, once the local Commit record is durable: an acknowledged op is
-        // committed in the primary's own log, whatever reopens it next (a restart as a replica,
-        // a reader, a primary whose recovery round is still waiting). The wait runs beside the
-        // next round, whose prepare fsync usually carries the record.
-        let node = Arc::clone(&self.node);
-        // Tracked so that `halt` stops it too (its waiters then hear `OutcomeUnknown`).
-        self.node.spawn(async move {
-            match synced.await {
-                Ok(_) => {
-                    node.crash.reach(Stage::Acknowledge).await;
-                    for b in batches {
-                        let _ = b.done.send(Ok(b.first));
-                    }
+        let rounds: Vec<Round> = self.window.drain(..ready).collect();
+        let last = rounds[ready - 1].last;
+        let batches = rounds.into_iter().flat_map(|r| r.batches).collect();
+        match self.commit(last).await {
+            // 5. Acknowledge, in order, once the Commit record is durable.
+            Ok(synced) => {
+                let _ = self.acks.send((synced, batches));
+                Next::Continue
+            }
+            Err(e) => {
+                for b in batches {
+                    let _ = b.done.send(Err(e.clone()));
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "primary failed to persist a commit; stopping");
-                    node.stop(e.clone());
-                    for b in batches {
-                        let _ = b.done.send(Err(e.clone()));
-                    }
-                }
-            }
-        });
-        Ok(())
-    }
-
-    /// Waits until every required replica acknowledged the round, the timeout passes, or a
-    /// newer primary shows up.
-    async fn await_replicas(&mut self, round: &mut Round) -> Wait {
-        let n = self.replicas.len();
-        let clock = Arc::clone(&self.node.config.clock);
-        let sleep = clock.sleep(self.node.config.policy.timeout());
-        tokio::pin!(sleep);
-        loop {
-            if let Some(epoch) = self.fenced_by {
-                return Wait::Fenced(fenced(epoch));
-            }
-            let silent: Vec<usize> = (0..n)
-                .filter(|&i| self.required(i) && !round.acked[i])
-                .collect();
-            if silent.is_empty() {
-                return Wait::Done;
-            }
-            tokio::select! {
-                biased;
-                Some((i, ev)) = self.events.recv() => self.on_event(i, ev, Some(round)),
-                _ = &mut sleep => return Wait::TimedOut(silent),
+                self.fatal(e)
             }
         }
     }
@@ -301,9 +363,9 @@ impl Driver {
     /// Commits through `last` locally and tells the replicas; returns the future of the local
     /// `Commit` record's durability.
     ///
-    /// The driver does not wait for the record (it rides the next fsync, usually the next
+    /// The driver does not wait for the record (it rides the next fsync, usually a later
     /// round's prepare), but nothing it covers is acknowledged before it is durable
-    /// ([`Driver::round`]): a primary killed before that fsync would reopen with those entries
+    /// ([`acknowledge`]): a primary killed before that fsync would reopen with those entries
     /// only prepared, and only a completed recovery round commits them again.
     async fn commit(&mut self, last: u64) -> Result<AppendFuture, Error> {
         let synced = self
@@ -311,6 +373,7 @@ impl Driver {
             .store
             .persist_lazily(vec![Record::Commit { through: last }])
             .await?;
+        self.stats.commits += 1;
         self.node.crash.reach(Stage::CommitReplica).await;
         let commit = Msg::Commit {
             epoch: self.epoch(),
@@ -327,13 +390,13 @@ impl Driver {
 
     /// At start-up: the prepared tail a previous run left is replicated again and committed
     /// before any new round. None of it was acknowledged by this node (an ack waits for the
-    /// durable Commit record), but a replica may have committed it already. `Strict` waits for the replicas as
-    /// long as it takes; `SemiSync` gives up on them after its timeout.
+    /// durable Commit record), but a replica may have committed it already. `Strict` waits for
+    /// the replicas as long as it takes; `SemiSync` gives up on them after its timeout.
     async fn recover(&mut self) -> Result<(), Error> {
-        let (first, last, ops, committed) = {
+        let (first, last, ops) = {
             let s = self.node.store.state();
             let (c, l) = (s.committed(), s.last());
-            (c + 1, l, s.range(c + 1, l), c)
+            (c + 1, l, s.range(c + 1, l))
         };
         if ops.is_empty() {
             return Ok(());
@@ -343,45 +406,56 @@ impl Driver {
             last,
             "recommitting the prepared tail of the previous run"
         );
-        let mut round = self.new_round(first, ops, committed);
-        let n = self.replicas.len();
+        let mut round = self.new_round(first, ops, Vec::new());
+        round.local = true; // read back from the local log
+        self.window.push_back(round);
+        for i in 0..self.replicas.len() {
+            self.offer(i);
+        }
+        let clock = Arc::clone(&self.node.config.clock);
+        let timeout = self.node.config.policy.timeout();
         loop {
-            for i in 0..n {
-                self.offer(i, &mut round);
+            if let Some(epoch) = self.fenced_by {
+                return Err(fenced(epoch));
             }
-            match self.await_replicas(&mut round).await {
-                Wait::Done => break,
-                Wait::Fenced(e) => return Err(e),
-                Wait::TimedOut(silent) => match self.node.config.policy {
-                    Policy::Strict { .. } => {
-                        tracing::warn!("waiting for the replicas to recommit the prepared tail");
-                        // Writes queued meanwhile fail rather than hang: nothing of theirs was
-                        // written.
-                        self.fail_queued(Error::Unavailable {
-                            reason: format!(
-                                "recommitting versions {first}..={last}: a replica does not answer"
-                            ),
-                        });
+            if self
+                .window
+                .front()
+                .is_some_and(|r| self.silent(r).is_empty())
+            {
+                break;
+            }
+            tokio::select! {
+                biased;
+                Some((i, ev)) = self.events.recv() => self.on_event(i, ev),
+                () = clock.sleep(timeout) => {
+                    match self.node.config.policy {
+                        Policy::Strict { .. } => {
+                            tracing::warn!("waiting for the replicas to recommit the prepared tail");
+                            // Writes queued meanwhile fail rather than hang: nothing of theirs
+                            // was written.
+                            self.fail_queued(Error::Unavailable {
+                                reason: format!(
+                                    "recommitting versions {first}..={last}: a replica does not answer"
+                                ),
+                            });
+                        }
+                        Policy::SemiSync { .. } => {
+                            let silent = self.window.front().map(|r| self.silent(r));
+                            self.mark_lagging(&silent.unwrap_or_default());
+                        }
                     }
-                    Policy::SemiSync { .. } => {
-                        self.mark_lagging(&silent);
-                        break;
-                    }
-                },
+                }
             }
         }
+        self.window.clear();
         let synced = self.commit(last).await?;
-        let node = Arc::clone(&self.node);
-        // Nobody waits for this one; tracked so that `halt` stops it too.
-        self.node.spawn(async move {
-            if let Err(e) = synced.await {
-                node.stop(e);
-            }
-        });
+        // Nobody waits for it; the acknowledging task stops the node if it fails.
+        let _ = self.acks.send((synced, Vec::new()));
         Ok(())
     }
 
-    /// Whether the round waits for replica `i`.
+    /// Whether the rounds wait for replica `i`.
     fn required(&self, i: usize) -> bool {
         match self.node.config.policy {
             Policy::Strict { .. } => true,
@@ -389,61 +463,55 @@ impl Driver {
         }
     }
 
-    /// Sends the round's Prepare to replica `i` once it holds everything before the round. (A
-    /// replica may hold more: entries of a recommitted tail it committed before this primary
-    /// restarted; the Prepare covers them.)
-    fn offer(&mut self, i: usize, round: &mut Round) {
-        let r = &mut self.replicas[i];
-        let ready = matches!(r.last, Some(l) if l + 1 >= round.first && l <= round.last);
-        if !round.sent[i] && r.connected && ready {
-            round.sent[i] = r.peer.try_send(round.prepare.clone());
-            round.reached[i] |= round.sent[i];
-            if round.sent[i] && r.lagging {
-                tracing::info!(replica = %r.addr, "replica caught up; back in sync");
-                r.lagging = false;
-            }
-        }
-    }
-
-    /// Rolls the round back everywhere and fails its batches with `e`.
-    async fn rollback(&mut self, batches: Vec<Batch>, round: &Round, e: Error) -> Error {
+    /// Rolls back every round in flight, here and on the replicas, and fails each one's appends
+    /// with `error(round)`.
+    async fn rollback(&mut self, error: impl Fn(&Round) -> Error) -> Next {
+        self.local = FuturesOrdered::new(); // the rolled-back prepares' durability
+        let Some(head) = self.window.front() else {
+            return Next::Continue;
+        };
+        let (id, from) = (head.id, head.first);
         if let Err(fatal) = self
             .node
             .store
-            .persist(vec![Record::Rollback { from: round.first }])
+            .persist(vec![Record::Rollback { from }])
             .await
         {
-            return self.fatal(batches, fatal);
+            return self.fatal(fatal);
         }
         let msg = Msg::Rollback {
             epoch: self.epoch(),
-            round: round.id,
-            from: round.first,
+            round: id,
+            from,
         }
         .encode();
         for r in &mut self.replicas {
+            r.sent_through = None;
             if r.connected && r.peer.try_send(msg.clone()) {
                 // The replica truncates before it reads anything we send next.
-                r.last = r.last.map(|l| l.min(round.first - 1));
+                r.last = r.last.map(|l| l.min(from - 1));
             }
         }
-        for b in batches {
-            let _ = b.done.send(Err(e.clone()));
+        for round in std::mem::take(&mut self.window) {
+            let e = error(&round);
+            round.fail(&e);
         }
-        e
+        Next::Continue
     }
 
-    /// A local write failed: the node stops (a failed fsync is never retried).
-    fn fatal(&mut self, batches: Vec<Batch>, e: Error) -> Error {
+    /// A local write failed: the node stops (a failed fsync is never retried), and every round
+    /// in flight and every queued append fails with `e`.
+    fn fatal(&mut self, e: Error) -> Next {
         tracing::error!(error = %e, "primary failed to persist; stopping");
         self.node.stop(e.clone());
-        for b in batches {
-            let _ = b.done.send(Err(e.clone()));
+        for round in std::mem::take(&mut self.window) {
+            round.fail(&e);
         }
-        e
+        self.fail_queued(e);
+        Next::Stop
     }
 
-    /// Fails every batch queued behind a failed round and rewinds version assignment, so the
+    /// Fails every append queued behind failed rounds and rewinds version assignment, so the
     /// log stays gap-free.
     fn fail_queued(&mut self, e: Error) {
         let mut role = self.node.role();
@@ -453,118 +521,5 @@ impl Driver {
         if let RoleState::Primary { next, .. } = &mut *role {
             *next = self.node.store.state().last() + 1;
         }
-    }
-
-    fn on_event(&mut self, i: usize, ev: PeerEvent, round: Option<&mut Round>) {
-        let epoch = self.epoch();
-        let r = &mut self.replicas[i];
-        match ev {
-            PeerEvent::Connected { node_id } => {
-                tracing::info!(replica = %r.addr, %node_id, "replica link up");
-                r.connected = true;
-                r.last = None;
-                if let Some(t) = r.shipping.take() {
-                    t.abort(); // its chunks went to the old link
-                }
-                let (committed, last) = {
-                    let s = self.node.store.state();
-                    (s.committed(), s.last())
-                };
-                r.peer.try_send(
-                    Msg::Sync {
-                        epoch,
-                        primary: self.node.advertise.clone(),
-                        committed,
-                        last,
-                    }
-                    .encode(),
-                );
-            }
-            PeerEvent::Disconnected { reason } => {
-                if r.connected {
-                    tracing::warn!(replica = %r.addr, error = %reason, "replica link down");
-                }
-                r.connected = false;
-                r.last = None;
-                if let Some(round) = round {
-                    // A reconnected replica is synced, then offered the round again.
-                    round.sent[i] = false;
-                }
-            }
-            PeerEvent::Frame(frame) => match Msg::decode(&frame) {
-                Err(e) => {
-                    tracing::warn!(replica = %r.addr, error = %e, "malformed message ignored")
-                }
-                Ok(msg) if msg.epoch() > epoch => self.fenced_by = Some(msg.epoch()),
-                Ok(Msg::Prepared {
-                    round: id, last, ..
-                }) => {
-                    r.last = Some(last);
-                    if let Some(round) = round {
-                        // A late answer to an earlier round (timed out and rolled back, its
-                        // versions reused since) says nothing about this one.
-                        if id == round.id && last >= round.last && round.sent[i] {
-                            round.acked[i] = true;
-                        }
-                        self.offer(i, round);
-                    } else if r.lagging && last == self.node.store.state().last() {
-                        tracing::info!(replica = %r.addr, "replica caught up; back in sync");
-                        r.lagging = false;
-                    }
-                }
-                Ok(Msg::Fetch { from, .. }) => {
-                    r.last = Some(from.saturating_sub(1));
-                    if let Some(round) = round {
-                        // It did not take the round's Prepare (it misses something before):
-                        // offer it again once it caught up.
-                        round.sent[i] = false;
-                    }
-                    if from <= self.node.store.state().base() {
-                        if r.shipping.as_ref().is_none_or(|t| t.is_finished()) {
-                            let task = ship_snapshot(Arc::clone(&self.node), r.peer.clone(), epoch);
-                            r.shipping = Some(self.node.spawn(task));
-                        }
-                        return;
-                    }
-                    let (ops, committed) = {
-                        let s = self.node.store.state();
-                        let upto = s
-                            .committed()
-                            .min(from.saturating_add(MAX_ENTRIES as u64 - 1));
-                        (s.range(from, upto), s.committed())
-                    };
-                    r.peer.try_send(
-                        Msg::Entries {
-                            epoch,
-                            from,
-                            ops,
-                            committed,
-                        }
-                        .encode(),
-                    );
-                }
-                Ok(Msg::Fenced { .. }) => {} // same epoch: nothing to learn
-                Ok(other) => {
-                    tracing::warn!(replica = %r.addr, ?other, "unexpected message ignored")
-                }
-            },
-        }
-    }
-
-    /// Publishes the replicas' state for `status()`.
-    fn publish(&self) {
-        let committed = self.node.store.committed().get();
-        let view = self
-            .replicas
-            .iter()
-            .map(|r| ReplicaStatus {
-                addr: r.addr.clone(),
-                connected: r.connected,
-                last: r.last,
-                lag: committed.saturating_sub(r.last.unwrap_or(0).min(committed)),
-                lagging: r.lagging,
-            })
-            .collect();
-        *self.node.replicas.lock().expect("2pc status lock") = view;
     }
 }

@@ -110,6 +110,12 @@ impl ReplLog {
         self.node.crash.arm(stage)
     }
 
+    /// The last version this node holds, committed or prepared (tests only).
+    #[cfg(test)]
+    pub(crate) fn held_through(&self) -> u64 {
+        self.node.store.state().last()
+    }
+
     /// `Err(Closed)` once [`Log::close`] ran (reads keep working on a fenced node).
     fn check_open(&self) -> Result<()> {
         match &*self.node.role() {

@@ -1,7 +1,7 @@
 //! The replica's side of the protocol as a pure function: a message, the current state and the
 //! session with the current primary in; the records to persist and the replies to send out. The
-//! driver persists the records (one fsync) before it sends the replies, so a `Prepared` always
-//! means "durable here".
+//! link's task queues the records at once and sends the replies only once they are durable
+//! (`node.rs`), so a `Prepared` always means "durable here".
 //!
 //! A replica never discards an entry its primary may have acknowledged: on `Sync` it keeps every
 //! prepared entry at or below the primary's commit point and checks it against the primary's

@@ -253,8 +253,16 @@ impl Store {
     }
 
     /// Queues `records` behind every earlier one and applies them to the state at once; the
-    /// returned future resolves when they are durable (it rides the next group commit).
-    pub(crate) async fn persist_lazily(&self, records: Vec<Record>) -> Result<AppendFuture> {
+    /// returned future resolves when they are durable (it rides the next group commit, which
+    /// also covers every record queued before). `None` when there is nothing to write.
+    ///
+    /// The state runs ahead of the disk meanwhile: whoever answers for these records (a
+    /// `Prepared`, an acknowledgment) waits for the future first. A failed write poisons the
+    /// committed watermark; the caller stops the node.
+    pub(crate) async fn queue(&self, records: Vec<Record>) -> Result<Option<AppendFuture>> {
+        if records.is_empty() {
+            return Ok(None);
+        }
         let _writer = self.writer.lock().await;
         self.state()
             .check(&records)
@@ -262,6 +270,22 @@ impl Store {
         let ops = records.iter().map(encode).collect();
         let synced = self.file.append(ops, Durability::Local);
         self.apply(&records);
+        let committed = Arc::clone(&self.committed);
+        Ok(Some(Box::pin(async move {
+            let r = synced.await;
+            if let Err(e) = &r {
+                committed.poison(e.clone());
+            }
+            r
+        })))
+    }
+
+    /// [`Store::queue`] for the primary's `Commit` records (tests can hold their durability
+    /// back to play a slow fsync).
+    pub(crate) async fn persist_lazily(&self, records: Vec<Record>) -> Result<AppendFuture> {
+        let Some(synced) = self.queue(records).await? else {
+            return Ok(Box::pin(async { Ok(0) }));
+        };
         #[cfg(test)]
         let synced = {
             use futures_util::FutureExt;

@@ -124,10 +124,10 @@ async fn a_late_prepared_of_a_rolled_back_round_acknowledges_nothing() {
     primary.close().await.unwrap();
 }
 
-/// Appends queued while a round is in flight all join the next round: one Prepare, one
+/// Appends queued while the window of rounds is full all join the next round: one Prepare, one
 /// replica fsync and one round trip for all of them, in the order they were called.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn appends_queued_behind_a_round_share_the_next_round() {
+async fn appends_queued_behind_a_full_window_share_the_next_round() {
     let dir = tempfile::tempdir().unwrap();
     let mut listener = TcpTransport.listen("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -154,36 +154,45 @@ async fn appends_queued_behind_a_round_share_the_next_round() {
     )
     .await;
 
-    let first = primary.append(vec![op("first")], Durability::Replicated);
-    let Msg::Prepare { round, .. } = recv(&mut link).await else {
-        panic!("expected a Prepare")
-    };
-    // While round 1 waits for this replica, 50 more appends queue up (each is numbered and
-    // queued when called).
+    // A full window: 8 rounds of one op each, none answered.
+    let mut window = Vec::new();
+    for v in 1..=8u64 {
+        let append = primary.append(vec![op(&format!("w{v}"))], Durability::Replicated);
+        let Msg::Prepare { round, first, .. } = recv(&mut link).await else {
+            panic!("expected a Prepare")
+        };
+        assert_eq!(first, v);
+        window.push((append, round));
+    }
+    // 50 more appends queue up (each is numbered and queued when called).
     let queued: Vec<_> = (0..50)
         .map(|i| tokio::spawn(primary.append(vec![op(&format!("q{i}"))], Durability::Replicated)))
         .collect();
-    send(
-        &mut link,
-        Msg::Prepared {
-            epoch: 1,
-            round,
-            last: 1,
-        },
-    )
-    .await;
-    assert_eq!(first.await.unwrap(), 1);
+    for (v, (_, round)) in (1..).zip(&window) {
+        send(
+            &mut link,
+            Msg::Prepared {
+                epoch: 1,
+                round: *round,
+                last: v,
+            },
+        )
+        .await;
+    }
+    for (v, (append, _)) in (1..).zip(window) {
+        assert_eq!(append.await.unwrap(), v);
+    }
     let (round, first, ops) = loop {
         match recv(&mut link).await {
             Msg::Prepare {
                 round, first, ops, ..
             } => break (round, first, ops),
-            _ => continue, // the Commit of round 1
+            _ => continue, // the Commits of the window
         }
     };
     assert_eq!(
         (first, ops.len()),
-        (2, 50),
+        (9, 50),
         "the queued appends were not batched"
     );
     send(
@@ -191,13 +200,14 @@ async fn appends_queued_behind_a_round_share_the_next_round() {
         Msg::Prepared {
             epoch: 1,
             round,
-            last: 51,
+            last: 58,
         },
     )
     .await;
     for (i, q) in queued.into_iter().enumerate() {
-        assert_eq!(q.await.unwrap().unwrap(), 2 + i as u64);
+        assert_eq!(q.await.unwrap().unwrap(), 9 + i as u64);
     }
+    assert_eq!(primary.status().rounds.max_in_flight, 8);
     primary.close().await.unwrap();
 }
 
