@@ -56,10 +56,33 @@ enum Next {
     Stop,
 }
 
+/// The next event of any replica link (never resolves while every link is closed).
+async fn next_event(
+    links: &mut [mpsc::Receiver<PeerEvent>],
+    start: &mut usize,
+) -> (usize, PeerEvent) {
+    std::future::poll_fn(|cx| {
+        let n = links.len();
+        for k in 0..n {
+            let i = (*start + k) % n;
+            if let std::task::Poll::Ready(Some(ev)) = links[i].poll_recv(cx) {
+                *start = (i + 1) % n;
+                return std::task::Poll::Ready((i, ev));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 pub(crate) struct Driver {
     node: Arc<Node>,
     replicas: Vec<Replica>,
-    events: mpsc::Receiver<(usize, PeerEvent)>,
+    /// Each replica link's events, polled by the driver itself (no task in between: one
+    /// wake-up less on every answer's way).
+    events: Vec<mpsc::Receiver<PeerEvent>>,
+    /// Where the next poll of `events` starts, so that no link starves the others.
+    next_link: usize,
     batches: mpsc::UnboundedReceiver<Batch>,
     fenced_by: Option<u64>,
     /// The last round id used (ids are never reused by a driver; replies reach only the driver
@@ -81,13 +104,12 @@ impl Driver {
         addrs: &[String],
         batches: mpsc::UnboundedReceiver<Batch>,
     ) -> Self {
-        let (etx, events) = mpsc::channel(4096);
         let cfg = &node.config;
+        let mut events = Vec::new();
         let replicas = addrs
             .iter()
-            .enumerate()
-            .map(|(i, addr)| {
-                let (peer, mut rx) = Peer::spawn(
+            .map(|addr| {
+                let (peer, rx) = Peer::spawn(
                     Arc::clone(&cfg.transport),
                     addr.clone(),
                     cfg.handshake.clone(),
@@ -95,14 +117,7 @@ impl Driver {
                     Arc::clone(&cfg.rand),
                     PeerOptions::default(),
                 );
-                let etx = etx.clone();
-                node.spawn(async move {
-                    while let Some(ev) = rx.recv().await {
-                        if etx.send((i, ev)).await.is_err() {
-                            return;
-                        }
-                    }
-                });
+                events.push(rx);
                 Replica {
                     addr: addr.clone(),
                     peer,
@@ -121,6 +136,7 @@ impl Driver {
             node,
             replicas,
             events,
+            next_link: 0,
             batches,
             fenced_by: None,
             rounds: 0,
@@ -216,7 +232,7 @@ impl Driver {
         let room = self.window.len() < WINDOW;
         tokio::select! {
             biased;
-            Some((i, ev)) = self.events.recv() => {
+            (i, ev) = next_event(&mut self.events, &mut self.next_link) => {
                 self.on_event(i, ev);
                 Next::Continue
             }
@@ -427,7 +443,7 @@ impl Driver {
             }
             tokio::select! {
                 biased;
-                Some((i, ev)) = self.events.recv() => self.on_event(i, ev),
+                (i, ev) = next_event(&mut self.events, &mut self.next_link) => self.on_event(i, ev),
                 () = clock.sleep(timeout) => {
                     match self.node.config.policy {
                         Policy::Strict { .. } => {
