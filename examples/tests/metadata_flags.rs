@@ -29,7 +29,10 @@ fn bad_backend_flags_exit_2_naming_the_fix() {
             &["--backend", "zookeeper"],
             "the backends are: file, s3, 2pc, raft",
         ),
-        (&["--backend", "s3"], "use --backend file for a local log"),
+        (
+            &["--backend", "s3", "--s3-dir", "d", "--bucket", "b"],
+            "cannot be used with",
+        ),
         (
             &["--backend", "s3", "--s3-endpoint", "http://127.0.0.1:1"],
             "needs --bucket",

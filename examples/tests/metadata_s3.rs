@@ -1,10 +1,12 @@
 //! The `metadata` binary on the S3 backend, against a real S3-compatible server (moto, started by
 //! `scripts/with-moto.sh`, which exports `RIG_S3_TEST_ENDPOINT` and `RIG_S3_BUCKET`). Without
 //! the endpoint these tests FAIL, unless `RIG_S3_TESTS=skip` says explicitly to skip them: CI
-//! must never skip them silently.
+//! must never skip them silently. The local-directory tests (`--backend s3` without a bucket or
+//! endpoint) need no server: `cargo test -p rig-examples --test metadata_s3 local_directory`.
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::{bounded, Server};
@@ -164,5 +166,139 @@ async fn rig_cli_verifies_an_s3_prefix() {
         // The writer was not fenced by the verification: it still takes writes.
         server.client.create_user(&user(9)).await.unwrap();
     })
+    .await
+}
+
+/// Blanks the bucket and endpoint the test script may export, so the node uses `--data-dir`.
+const NO_BUCKET: [(&str, &str); 3] = [
+    ("RIG_S3_BUCKET", ""),
+    ("AWS_ENDPOINT_URL", ""),
+    ("AWS_ENDPOINT", ""),
+];
+
+/// An S3 node with no bucket and no endpoint: the log lives in `dir` (its `--data-dir`).
+fn start_local(dir: &Path) -> Server {
+    Server::spawn(
+        dir,
+        &["--listen", "127.0.0.1:0", "--backend", "s3"],
+        &NO_BUCKET,
+    )
+}
+
+/// Runs `rig-cli verify --json ARGS` and returns its report (it must succeed).
+async fn verify_json(args: Vec<String>) -> serde_json::Value {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_rig-cli"))
+            .args(["verify", "--json"])
+            .args(args)
+            .output()
+            .expect("run rig-cli verify")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "verify failed: {stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap()
+}
+
+#[tokio::test]
+async fn local_directory_crud_second_writer_refused_verify_and_sigkill_restart() {
+    bounded(
+        "local_directory_crud_second_writer_refused_verify_and_sigkill_restart",
+        async {
+            let dir = tempfile::tempdir().unwrap();
+            let server = start_local(dir.path());
+            let c = server.client.clone();
+            let mut tasks = Vec::new();
+            for i in 0..20 {
+                let c = c.clone();
+                tasks.push(tokio::spawn(async move { c.create_user(&user(i)).await }));
+            }
+            for t in tasks {
+                t.await.unwrap().expect("create on the local directory");
+            }
+            let changed = UserUpdate {
+                id: "user-1".into(),
+                name: Some("Renamed".into()),
+                email: None,
+            };
+            c.update_user(&changed).await.unwrap();
+            // A delete waits for its PUT (and fsync), so the update logged before it is durable too.
+            c.delete_user("user-2").await.unwrap();
+            match c.create_user(&user(0)).await {
+                Err(ClientError::Rejected { status: 409, .. }) => {}
+                other => panic!("a duplicate id must get 409, got {other:?}"),
+            }
+            let s = c.status().await.unwrap();
+            assert_eq!((s.backend.as_str(), s.role.as_str()), ("s3-log", "leader"));
+            assert_eq!((s.version, s.durable), (22, 22));
+            assert!(s.epoch.is_some(), "an s3 writer reports its epoch");
+            assert!(
+                dir.path().join("rig-metadata").join("LOG").is_dir(),
+                "the S3 layout under --data-dir/--prefix"
+            );
+
+            // A second writer on the same directory is refused at start, naming it.
+            let data_dir = dir.path().to_path_buf();
+            let second = tokio::task::spawn_blocking(move || {
+                Command::new(env!("CARGO_BIN_EXE_metadata"))
+                    .arg("--data-dir")
+                    .arg(&data_dir)
+                    .args(["--listen", "127.0.0.1:0", "--backend", "s3"])
+                    .envs(NO_BUCKET)
+                    .env("RUST_LOG", "error")
+                    .output()
+                    .expect("run a second metadata")
+            })
+            .await
+            .unwrap();
+            let stderr = String::from_utf8_lossy(&second.stderr);
+            assert!(!second.status.success(), "a second writer must not start");
+            assert!(
+                stderr.contains(&dir.path().display().to_string())
+                    && stderr.contains("another process"),
+                "the refusal names the directory and its holder: {stderr}"
+            );
+
+            // rig-cli verifies the directory beside the running writer (no lock needed).
+            let dir_arg = dir.path().display().to_string();
+            let report = verify_json(vec!["--s3-dir".into(), dir_arg.clone()]).await;
+            assert_eq!(report["committed"], 22);
+            assert_eq!(report["users"], 19);
+            assert_eq!(report["errors"].as_array().map(Vec::len), Some(0));
+
+            server.kill();
+            let server = start_local(dir.path());
+            let c = &server.client;
+            for i in (0..20).filter(|i| *i != 2) {
+                let got = c.get_user(&format!("user-{i}")).await.unwrap();
+                assert!(got.is_some(), "acknowledged user-{i} lost by SIGKILL");
+            }
+            assert_eq!(c.get_user("user-1").await.unwrap().unwrap().name, "Renamed");
+            assert_eq!(c.get_user("user-2").await.unwrap(), None);
+            assert_eq!(c.status().await.unwrap().version, 22);
+            c.create_user(&user(20)).await.unwrap();
+            // And `--s3-dir` names the same directory explicitly.
+            server.kill();
+            let server = Server::spawn(
+                Path::new("/nonexistent-data-dir"),
+                &[
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--backend",
+                    "s3",
+                    "--s3-dir",
+                    &dir_arg,
+                ],
+                &NO_BUCKET,
+            );
+            assert_eq!(server.client.status().await.unwrap().version, 23);
+            assert!(server.client.get_user("user-20").await.unwrap().is_some());
+        },
+    )
     .await
 }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use rig_core::{Log, Options, Rig, SnapshotPolicy};
 use rig_examples::metadata::backend::{
-    open_2pc, open_raft, open_s3, raft_control, s3_control, two_pc_control, BackendArgs,
+    open_2pc, open_raft, open_s3_in, raft_control, s3_control, two_pc_control, BackendArgs,
 };
 use rig_examples::metadata::node::NodeControl;
 use rig_examples::metadata::server::{self, parse_backend};
@@ -30,7 +30,8 @@ struct Args {
     /// The address to serve HTTP on (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: String,
-    /// The directory of the log, snapshots and lock file (file, 2pc and raft backends).
+    /// The directory of the log, snapshots and lock file (file, 2pc and raft backends, and s3
+    /// without a bucket or endpoint).
     #[arg(long, default_value = "./data")]
     data_dir: PathBuf,
     /// The log backend: file, s3, 2pc or raft.
@@ -87,7 +88,7 @@ async fn run_main() -> Result<(), BoxError> {
     let dir = &args.data_dir;
     match args.backend.as_str() {
         "s3" => {
-            let rig = open_rig(&args, open_s3(b).await?).await?;
+            let rig = open_rig(&args, open_s3_in(b, dir).await?).await?;
             run(rig.clone(), s3_control(rig), listener).await
         }
         "2pc" => {

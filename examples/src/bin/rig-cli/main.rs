@@ -3,6 +3,7 @@
 //! ```sh
 //! rig-cli verify --data-dir ./data          # versions, segments, snapshots, checksum errors
 //! rig-cli verify --bucket b --prefix rig-metadata [--s3-endpoint http://127.0.0.1:9000]
+//! rig-cli verify --s3-dir ./data --prefix rig-metadata   # the s3 backend on a local directory
 //! rig-cli status --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
 //! rig-cli snapshot --url http://127.0.0.1:8080
 //! rig-cli promote --url http://127.0.0.1:8081   # a 2PC replica, once its primary is down
@@ -17,7 +18,8 @@
 //! when it finds damage. It works on a directory a running service holds too (the copy then may
 //! end in a torn record, which recovery treats as the unsynced tail it is). On S3 it lists the
 //! prefix's batches and snapshots and reads the log through a read replica, which takes no
-//! writer epoch: a running writer is not fenced. Reading the log back shows a progress bar
+//! writer epoch: a running writer is not fenced (on a local directory it takes no lock either).
+//! Reading the log back shows a progress bar
 //! when stderr is a terminal.
 //!
 //! `promote` goes through the running replica's `POST /admin/promote` (rig-repl-2pc's
@@ -55,8 +57,12 @@ enum Command {
     Verify {
         /// The file log directory (the `--data-dir` of `--backend file`; a 2PC or Raft node's
         /// directory holds that backend's own records, which this does not read).
-        #[arg(long, conflicts_with_all = ["bucket", "s3_endpoint"], required_unless_present = "bucket")]
+        #[arg(long, conflicts_with_all = ["bucket", "s3_endpoint", "s3_dir"], required_unless_present_any = ["bucket", "s3_dir"])]
         data_dir: Option<PathBuf>,
+        /// The directory of the s3 backend's local mode (the service's `--s3-dir`, or its
+        /// `--data-dir` when it ran `--backend s3` without a bucket).
+        #[arg(long, conflicts_with_all = ["bucket", "s3_endpoint"])]
+        s3_dir: Option<PathBuf>,
         /// The S3 bucket (credentials and region from the usual `AWS_*` variables).
         #[arg(long)]
         bucket: Option<String>,
@@ -141,9 +147,10 @@ async fn main() -> ExitCode {
             data_dir,
             bucket,
             s3_endpoint,
+            s3_dir,
             prefix,
             json,
-        } => match verify_any(data_dir, bucket, s3_endpoint, prefix).await {
+        } => match verify_any(data_dir, bucket, s3_endpoint, s3_dir, prefix).await {
             Ok(report) => {
                 if json {
                     println!(
@@ -243,11 +250,12 @@ async fn change_member(change: MemberCommand) -> ExitCode {
     }
 }
 
-/// Verifies `data_dir`, or the S3 prefix the other flags name.
+/// Verifies `data_dir`, or the S3 prefix the other flags name (in a bucket or `s3_dir`).
 async fn verify_any(
     data_dir: Option<PathBuf>,
     bucket: Option<String>,
     s3_endpoint: Option<String>,
+    s3_dir: Option<PathBuf>,
     prefix: String,
 ) -> Result<verify::Report, String> {
     match data_dir {
@@ -258,6 +266,7 @@ async fn verify_any(
             let args = BackendArgs {
                 bucket,
                 s3_endpoint,
+                s3_dir,
                 prefix,
                 ..Default::default()
             };

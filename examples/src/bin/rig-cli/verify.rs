@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures_util::TryStreamExt;
+use object_store::ObjectStore;
 use rig_core::{Error, Log, Rig};
-use rig_examples::metadata::backend::{s3_options, store_config, BackendArgs, BackendError};
+use rig_examples::metadata::backend::{s3_options, s3_place, BackendArgs, BackendError, S3Place};
 use rig_examples::metadata::MetadataService;
 use rig_log_file::{FileLog, FileLogOptions, LOCK_FILE};
-use rig_log_s3::S3Log;
+use rig_log_s3::{LocalDirStore, S3Log};
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -26,8 +28,11 @@ pub(crate) struct FileEntry {
 /// What `verify` found.
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct Report {
-    /// The directory, or `s3://bucket/prefix`.
+    /// The directory, `s3://bucket/prefix`, or `DIR/prefix` for the s3 backend's local mode.
     dir: String,
+    /// The place holds the S3 layout (batches, not segments).
+    #[serde(skip)]
+    s3_layout: bool,
     /// File segments, or S3 log batches (`LOG/...`).
     segments: Vec<FileEntry>,
     snapshots: Vec<FileEntry>,
@@ -56,8 +61,7 @@ impl Report {
 
     /// The report as text for a terminal.
     pub(crate) fn text(&self) -> String {
-        let s3 = self.dir.starts_with("s3://");
-        let (place, parts) = if s3 {
+        let (place, parts) = if self.s3_layout {
             ("prefix", "batches")
         } else {
             ("directory", "segments")
@@ -129,20 +133,30 @@ pub(crate) async fn run(dir: &Path) -> std::io::Result<Report> {
     Ok(report)
 }
 
-/// Verifies the S3 log under `--prefix` through a read replica, which never writes: a running
-/// writer is not fenced. `Err` means verification could not run at all (bad flags).
+/// Verifies the S3 log under `--prefix`, in a bucket or in `--s3-dir`, through a read replica,
+/// which never writes: a running writer is not fenced, and a local directory's lock is not
+/// needed. `Err` means verification could not run at all (bad flags, no such directory).
 pub(crate) async fn run_s3(args: &BackendArgs) -> Result<Report, BackendError> {
-    let config = store_config(args)?;
     let options = s3_options(args)?;
-    let mut report = Report {
-        dir: format!(
-            "s3://{}/{}",
-            config.bucket.as_deref().unwrap_or_default(),
-            options.prefix
+    let (dir, store): (String, Arc<dyn ObjectStore>) = match s3_place(args, None)? {
+        S3Place::Bucket(config) => (
+            format!(
+                "s3://{}/{}",
+                config.bucket.as_deref().unwrap_or_default(),
+                options.prefix
+            ),
+            config.build()?,
         ),
+        S3Place::LocalDir(dir) => (
+            format!("{}/{}", dir.display(), options.prefix),
+            Arc::new(LocalDirStore::open_reader(&dir)?),
+        ),
+    };
+    let mut report = Report {
+        dir,
+        s3_layout: true,
         ..Default::default()
     };
-    let store = config.build()?;
     for (dir, list) in [
         ("LOG", &mut report.segments),
         ("SNAPSHOT", &mut report.snapshots),

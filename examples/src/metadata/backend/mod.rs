@@ -3,7 +3,7 @@
 //! | backend | data | flags |
 //! |---|---|---|
 //! | `file` (default) | `--data-dir` | none |
-//! | `s3` | a bucket | `--bucket`, `--s3-endpoint`, `--prefix`; credentials from `AWS_*` |
+//! | `s3` | a bucket, or a local directory | `--bucket`, `--s3-endpoint`, `--prefix`, credentials from `AWS_*`; with no bucket or endpoint, `--s3-dir` (default `--data-dir`) |
 //! | `2pc` | `--data-dir` | `--role primary\|replica`, `--repl-listen`, `--peers`, transport credentials |
 //! | `raft` | `--data-dir` | `--node-id`, `--peers`, `--peer-http`, `--join`, transport credentials |
 //!
@@ -23,7 +23,7 @@ mod two_pc;
 use std::path::PathBuf;
 
 pub use raft::{open_raft, parse_members, raft_control};
-pub use s3::{open_s3, s3_control, s3_options, store_config};
+pub use s3::{open_s3, open_s3_in, s3_control, s3_options, s3_place, store_config, S3Place};
 pub use two_pc::{open_2pc, two_pc_control};
 
 use rig_core::net::handshake::HandshakeConfig;
@@ -65,6 +65,11 @@ pub struct BackendArgs {
     /// S3: the key prefix the log and snapshots live under.
     #[arg(long, default_value = "rig-metadata")]
     pub prefix: String,
+    /// S3: keep the log in this local directory, in the S3 layout, instead of a bucket. With no
+    /// `--bucket` and no `--s3-endpoint` (nor `RIG_S3_BUCKET` / `AWS_ENDPOINT_URL`) the metadata
+    /// service uses `--data-dir`. A lock file allows one writer per directory.
+    #[arg(long, conflicts_with_all = ["bucket", "s3_endpoint"])]
+    pub s3_dir: Option<PathBuf>,
     /// 2PC: whether this node starts as the `primary` or a `replica`.
     #[arg(long)]
     pub role: Option<String>,

@@ -1,10 +1,13 @@
-//! `--backend s3`: the log and snapshots under `--prefix` in a bucket.
+//! `--backend s3`: the log and snapshots under `--prefix`, in a bucket or in a local directory.
 //!
-//! Without `--s3-endpoint` the bucket is on AWS S3 itself. There is deliberately no "local
-//! directory" mode: rig-log-s3 needs conditional writes (`If-None-Match`, `If-Match`) to fence a
-//! second writer, which object_store's `LocalFileSystem` lacks, and an in-memory store would
-//! lose every user at exit. For a local log use `--backend file`; to try the S3 backend locally,
-//! run MinIO or moto and pass its URL as `--s3-endpoint`.
+//! With `--bucket` (and `--s3-endpoint` for MinIO or moto) the log lives in that bucket; without
+//! `--s3-endpoint` the bucket is on AWS S3 itself. With neither (on the command line or in
+//! `RIG_S3_BUCKET` / `AWS_ENDPOINT_URL`), or with `--s3-dir`, it lives in a local directory
+//! (`--s3-dir`, else `--data-dir`) in the same layout: rig-log-s3's local mode, where an
+//! exclusive lock file fences a second writer (it fails at start naming the directory) and
+//! every write is fsynced with its directory before it is acknowledged.
+
+use std::path::{Path, PathBuf};
 
 use rig_core::Rig;
 use rig_log_s3::{S3Log, S3LogOptions, StoreConfig};
@@ -12,6 +15,46 @@ use rig_log_s3::{S3Log, S3LogOptions, StoreConfig};
 use super::{flags, BackendArgs, BackendError};
 use crate::metadata::node::{BackendDetails, NodeControl};
 use crate::metadata::MetadataService;
+
+/// Where `--backend s3` keeps the log.
+#[derive(Debug, Clone)]
+pub enum S3Place {
+    /// A bucket on AWS S3 or an S3-compatible endpoint.
+    Bucket(StoreConfig),
+    /// A local directory in the same layout, fenced by a lock file.
+    LocalDir(PathBuf),
+}
+
+/// Picks the place the flags name: `--s3-dir`, else a bucket from `--bucket` / `--s3-endpoint`
+/// or the environment, else `default_dir` (the `--data-dir`; `None`: a bucket or `--s3-dir` is
+/// required).
+///
+/// ```
+/// use std::path::Path;
+/// use rig_examples::metadata::backend::{s3_place, BackendArgs, S3Place};
+/// let args = BackendArgs { s3_dir: Some("/srv/log".into()), ..Default::default() };
+/// assert!(matches!(s3_place(&args, None).unwrap(), S3Place::LocalDir(d) if d == Path::new("/srv/log")));
+/// ```
+pub fn s3_place(args: &BackendArgs, default_dir: Option<&Path>) -> Result<S3Place, BackendError> {
+    if let Some(dir) = &args.s3_dir {
+        if args.bucket.is_some() || args.s3_endpoint.is_some() {
+            return Err(flags(
+                "--s3-dir keeps the log in a local directory; drop --bucket and --s3-endpoint",
+            ));
+        }
+        return Ok(S3Place::LocalDir(dir.clone()));
+    }
+    let cfg = bucket_config(args);
+    match (&cfg.bucket, &cfg.endpoint, default_dir) {
+        (None, None, Some(dir)) => Ok(S3Place::LocalDir(dir.to_path_buf())),
+        (None, None, None) => Err(flags(
+            "--backend s3 needs --bucket (on AWS S3), --bucket with --s3-endpoint (MinIO, moto), \
+             or --s3-dir for a local directory",
+        )),
+        (None, Some(e), _) => Err(flags(format!("--s3-endpoint {e} needs --bucket"))),
+        _ => Ok(S3Place::Bucket(cfg)),
+    }
+}
 
 /// The store the flags name: `--bucket` and `--s3-endpoint` override `RIG_S3_BUCKET` and
 /// `AWS_ENDPOINT_URL`; region and credentials come from the usual `AWS_*` variables.
@@ -27,6 +70,16 @@ use crate::metadata::MetadataService;
 /// assert!(cfg.allow_http);
 /// ```
 pub fn store_config(args: &BackendArgs) -> Result<StoreConfig, BackendError> {
+    match s3_place(args, None)? {
+        S3Place::Bucket(cfg) => Ok(cfg),
+        S3Place::LocalDir(dir) => Err(flags(format!(
+            "--s3-dir {} names a local directory, not a bucket",
+            dir.display()
+        ))),
+    }
+}
+
+fn bucket_config(args: &BackendArgs) -> StoreConfig {
     let mut cfg = StoreConfig::from_env();
     if args.bucket.is_some() {
         cfg.bucket = args.bucket.clone();
@@ -35,15 +88,7 @@ pub fn store_config(args: &BackendArgs) -> Result<StoreConfig, BackendError> {
         cfg.endpoint = Some(endpoint.clone());
         cfg.allow_http |= endpoint.starts_with("http://");
     }
-    match (&cfg.bucket, &cfg.endpoint) {
-        (None, None) => Err(flags(
-            "--backend s3 needs --bucket (on AWS S3) or --bucket with --s3-endpoint (MinIO, moto); \
-             a local directory cannot host the S3 log (no conditional writes to fence a second \
-             writer): use --backend file for a local log",
-        )),
-        (None, Some(e)) => Err(flags(format!("--s3-endpoint {e} needs --bucket"))),
-        _ => Ok(cfg),
-    }
+    cfg
 }
 
 /// The log options for `--prefix` (a key prefix, no leading slash; a trailing one is dropped).
@@ -60,11 +105,29 @@ pub fn s3_options(args: &BackendArgs) -> Result<S3LogOptions, BackendError> {
     })
 }
 
-/// Opens the writer of the log under `--prefix`. Taking the writer epoch fences any older
+/// Opens the writer of the log under `--prefix` in a bucket or in `--s3-dir` (see
+/// [`open_s3_in`] for the `--data-dir` default). Taking the writer epoch fences any older
 /// instance on the same prefix: its next write fails and it stops.
 pub async fn open_s3(args: &BackendArgs) -> Result<S3Log, BackendError> {
-    let store = store_config(args)?.build()?;
-    Ok(S3Log::open(store, s3_options(args)?).await?)
+    open_place(s3_place(args, None)?, args).await
+}
+
+/// Like [`open_s3`], with `data_dir` as the local directory when no bucket, endpoint or
+/// `--s3-dir` is given. In a local directory a second writer fails at once with an error naming
+/// the directory (the lock file is held).
+pub async fn open_s3_in(args: &BackendArgs, data_dir: &Path) -> Result<S3Log, BackendError> {
+    open_place(s3_place(args, Some(data_dir))?, args).await
+}
+
+async fn open_place(place: S3Place, args: &BackendArgs) -> Result<S3Log, BackendError> {
+    let options = s3_options(args)?;
+    match place {
+        S3Place::Bucket(cfg) => Ok(S3Log::open(cfg.build()?, options).await?),
+        S3Place::LocalDir(dir) => {
+            tracing::info!(dir = %dir.display(), prefix = %options.prefix, "s3 backend on a local directory");
+            Ok(S3Log::open_local(&dir, options).await?)
+        }
+    }
 }
 
 /// `/status` details of an S3 writer: its epoch.
@@ -104,5 +167,28 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(s3_options(&ok).unwrap().prefix, "a/b");
+    }
+
+    #[test]
+    fn no_bucket_and_no_endpoint_means_the_data_dir_and_s3_dir_excludes_a_bucket() {
+        let none = BackendArgs::default();
+        // The test script may export a bucket or endpoint; only a clean environment is checked.
+        if std::env::var("RIG_S3_BUCKET").is_err() && std::env::var("AWS_ENDPOINT_URL").is_err() {
+            let place = s3_place(&none, Some(Path::new("/tmp/d"))).unwrap();
+            assert!(matches!(place, S3Place::LocalDir(d) if d == Path::new("/tmp/d")));
+            let e = s3_place(&none, None).unwrap_err().to_string();
+            assert!(e.contains("--s3-dir"), "{e}");
+        }
+        let both = BackendArgs {
+            s3_dir: Some("/tmp/x".into()),
+            bucket: Some("b".into()),
+            ..Default::default()
+        };
+        assert!(matches!(s3_place(&both, None), Err(BackendError::Flags(_))));
+        let dir_only = BackendArgs {
+            s3_dir: Some("/tmp/x".into()),
+            ..Default::default()
+        };
+        assert!(store_config(&dir_only).is_err());
     }
 }
