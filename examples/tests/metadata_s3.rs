@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{bounded, Server};
-use rig_examples::metadata::{ClientError, User, UserUpdate};
+use rig_examples::metadata::{ClientError, MetadataClient, User, UserUpdate};
 
 fn user(i: usize) -> User {
     User {
@@ -78,48 +78,10 @@ async fn crud_rejections_and_sigkill_restart_on_s3() {
     bounded("crud_rejections_and_sigkill_restart_on_s3", async {
         let prefix = fresh_prefix("metadata-e2e");
         let server = start(&endpoint, &bucket, &prefix);
-        let c = server.client.clone();
-        let mut tasks = Vec::new();
-        for i in 0..20 {
-            let c = c.clone();
-            tasks.push(tokio::spawn(async move { c.create_user(&user(i)).await }));
-        }
-        for t in tasks {
-            t.await.unwrap().expect("create on s3");
-        }
-        assert_eq!(c.get_user("user-3").await.unwrap(), Some(user(3)));
-        let changed = UserUpdate {
-            id: "user-1".into(),
-            name: Some("Renamed".into()),
-            email: None,
-        };
-        c.update_user(&changed).await.unwrap();
-        // A delete waits for the PUT, so the update logged before it is durable too.
-        c.delete_user("user-2").await.unwrap();
-        match c.create_user(&user(0)).await {
-            Err(ClientError::Rejected { status: 409, .. }) => {}
-            other => panic!("a duplicate id must get 409, got {other:?}"),
-        }
-        match c.delete_user("nobody").await {
-            Err(ClientError::Rejected { status: 404, .. }) => {}
-            other => panic!("deleting an unknown user must get 404, got {other:?}"),
-        }
-        let s = c.status().await.unwrap();
-        assert_eq!((s.backend.as_str(), s.role.as_str()), ("s3-log", "leader"));
-        assert_eq!((s.version, s.durable), (22, 22));
-        assert!(s.epoch.is_some(), "an s3 writer reports its epoch");
-
+        write_22_versions(&server.client).await;
         server.kill();
         let server = start(&endpoint, &bucket, &prefix);
-        let c = &server.client;
-        for i in (0..20).filter(|i| *i != 2) {
-            let got = c.get_user(&format!("user-{i}")).await.unwrap();
-            assert!(got.is_some(), "acknowledged user-{i} lost by SIGKILL");
-        }
-        assert_eq!(c.get_user("user-1").await.unwrap().unwrap().name, "Renamed");
-        assert_eq!(c.get_user("user-2").await.unwrap(), None);
-        assert_eq!(c.status().await.unwrap().version, 22);
-        c.create_user(&user(20)).await.unwrap();
+        check_after_restart(&server.client).await;
     })
     .await
 }
@@ -205,100 +167,109 @@ async fn verify_json(args: Vec<String>) -> serde_json::Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
+/// 20 concurrent creates, an update, a delete and two rejected ops: version 22, all durable.
+async fn write_22_versions(c: &MetadataClient) {
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move { c.create_user(&user(i)).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("create on s3");
+    }
+    assert_eq!(c.get_user("user-3").await.unwrap(), Some(user(3)));
+    let changed = UserUpdate {
+        id: "user-1".into(),
+        name: Some("Renamed".into()),
+        email: None,
+    };
+    c.update_user(&changed).await.unwrap();
+    // A delete waits for its PUT (on a local directory: and fsync), so the update logged
+    // before it is durable too.
+    c.delete_user("user-2").await.unwrap();
+    match c.create_user(&user(0)).await {
+        Err(ClientError::Rejected { status: 409, .. }) => {}
+        other => panic!("a duplicate id must get 409, got {other:?}"),
+    }
+    match c.delete_user("nobody").await {
+        Err(ClientError::Rejected { status: 404, .. }) => {}
+        other => panic!("deleting an unknown user must get 404, got {other:?}"),
+    }
+    let s = c.status().await.unwrap();
+    assert_eq!((s.backend.as_str(), s.role.as_str()), ("s3-log", "leader"));
+    assert_eq!((s.version, s.durable), (22, 22));
+    assert!(s.epoch.is_some(), "an s3 writer reports its epoch");
+}
+
+/// After a SIGKILL and a restart: every acknowledged user of [`write_22_versions`] is there,
+/// and the restarted writer takes a write (version 23).
+async fn check_after_restart(c: &MetadataClient) {
+    for i in (0..20).filter(|i| *i != 2) {
+        let got = c.get_user(&format!("user-{i}")).await.unwrap();
+        assert!(got.is_some(), "acknowledged user-{i} lost by SIGKILL");
+    }
+    assert_eq!(c.get_user("user-1").await.unwrap().unwrap().name, "Renamed");
+    assert_eq!(c.get_user("user-2").await.unwrap(), None);
+    assert_eq!(c.status().await.unwrap().version, 22);
+    c.create_user(&user(20)).await.unwrap();
+}
+
 #[tokio::test]
 async fn local_directory_crud_second_writer_refused_verify_and_sigkill_restart() {
-    bounded(
-        "local_directory_crud_second_writer_refused_verify_and_sigkill_restart",
-        async {
-            let dir = tempfile::tempdir().unwrap();
-            let server = start_local(dir.path());
-            let c = server.client.clone();
-            let mut tasks = Vec::new();
-            for i in 0..20 {
-                let c = c.clone();
-                tasks.push(tokio::spawn(async move { c.create_user(&user(i)).await }));
-            }
-            for t in tasks {
-                t.await.unwrap().expect("create on the local directory");
-            }
-            let changed = UserUpdate {
-                id: "user-1".into(),
-                name: Some("Renamed".into()),
-                email: None,
-            };
-            c.update_user(&changed).await.unwrap();
-            // A delete waits for its PUT (and fsync), so the update logged before it is durable too.
-            c.delete_user("user-2").await.unwrap();
-            match c.create_user(&user(0)).await {
-                Err(ClientError::Rejected { status: 409, .. }) => {}
-                other => panic!("a duplicate id must get 409, got {other:?}"),
-            }
-            let s = c.status().await.unwrap();
-            assert_eq!((s.backend.as_str(), s.role.as_str()), ("s3-log", "leader"));
-            assert_eq!((s.version, s.durable), (22, 22));
-            assert!(s.epoch.is_some(), "an s3 writer reports its epoch");
-            assert!(
-                dir.path().join("rig-metadata").join("LOG").is_dir(),
-                "the S3 layout under --data-dir/--prefix"
-            );
+    bounded("local_directory_sigkill_restart", async {
+        let dir = tempfile::tempdir().unwrap();
+        let server = start_local(dir.path());
+        write_22_versions(&server.client).await;
+        assert!(
+            dir.path().join("rig-metadata").join("LOG").is_dir(),
+            "the S3 layout under --data-dir/--prefix"
+        );
 
-            // A second writer on the same directory is refused at start, naming it.
-            let data_dir = dir.path().to_path_buf();
-            let second = tokio::task::spawn_blocking(move || {
-                Command::new(env!("CARGO_BIN_EXE_metadata"))
-                    .arg("--data-dir")
-                    .arg(&data_dir)
-                    .args(["--listen", "127.0.0.1:0", "--backend", "s3"])
-                    .envs(NO_BUCKET)
-                    .env("RUST_LOG", "error")
-                    .output()
-                    .expect("run a second metadata")
-            })
-            .await
-            .unwrap();
-            let stderr = String::from_utf8_lossy(&second.stderr);
-            assert!(!second.status.success(), "a second writer must not start");
-            assert!(
-                stderr.contains(&dir.path().display().to_string())
-                    && stderr.contains("another process"),
-                "the refusal names the directory and its holder: {stderr}"
-            );
+        // A second writer on the same directory is refused at start, naming it.
+        let data_dir = dir.path().to_path_buf();
+        let second = tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_metadata"))
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(["--listen", "127.0.0.1:0", "--backend", "s3"])
+                .envs(NO_BUCKET)
+                .env("RUST_LOG", "error")
+                .output()
+                .expect("run a second metadata")
+        })
+        .await
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert!(!second.status.success(), "a second writer must not start");
+        assert!(
+            stderr.contains(&dir.path().display().to_string())
+                && stderr.contains("another process"),
+            "the refusal names the directory and its holder: {stderr}"
+        );
 
-            // rig-cli verifies the directory beside the running writer (no lock needed).
-            let dir_arg = dir.path().display().to_string();
-            let report = verify_json(vec!["--s3-dir".into(), dir_arg.clone()]).await;
-            assert_eq!(report["committed"], 22);
-            assert_eq!(report["users"], 19);
-            assert_eq!(report["errors"].as_array().map(Vec::len), Some(0));
+        // rig-cli verifies the directory beside the running writer (no lock needed).
+        let dir_arg = dir.path().display().to_string();
+        let report = verify_json(vec!["--s3-dir".into(), dir_arg.clone()]).await;
+        assert_eq!(report["committed"], 22);
+        assert_eq!(report["users"], 19);
+        assert_eq!(report["errors"].as_array().map(Vec::len), Some(0));
 
-            server.kill();
-            let server = start_local(dir.path());
-            let c = &server.client;
-            for i in (0..20).filter(|i| *i != 2) {
-                let got = c.get_user(&format!("user-{i}")).await.unwrap();
-                assert!(got.is_some(), "acknowledged user-{i} lost by SIGKILL");
-            }
-            assert_eq!(c.get_user("user-1").await.unwrap().unwrap().name, "Renamed");
-            assert_eq!(c.get_user("user-2").await.unwrap(), None);
-            assert_eq!(c.status().await.unwrap().version, 22);
-            c.create_user(&user(20)).await.unwrap();
-            // And `--s3-dir` names the same directory explicitly.
-            server.kill();
-            let server = Server::spawn(
-                Path::new("/nonexistent-data-dir"),
-                &[
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--backend",
-                    "s3",
-                    "--s3-dir",
-                    &dir_arg,
-                ],
-                &NO_BUCKET,
-            );
-            assert_eq!(server.client.status().await.unwrap().version, 23);
-            assert!(server.client.get_user("user-20").await.unwrap().is_some());
-        },
-    )
+        server.kill();
+        let server = start_local(dir.path());
+        check_after_restart(&server.client).await;
+        // And `--s3-dir` names the same directory explicitly (the data dir is then unused).
+        server.kill();
+        let flags = [
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "s3",
+            "--s3-dir",
+            &dir_arg,
+        ];
+        let server = Server::spawn(Path::new("/nonexistent-data-dir"), &flags, &NO_BUCKET);
+        assert_eq!(server.client.status().await.unwrap().version, 23);
+        assert!(server.client.get_user("user-20").await.unwrap().is_some());
+    })
     .await
 }

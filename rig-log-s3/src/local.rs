@@ -271,6 +271,19 @@ impl LocalDirStore {
     }
 }
 
+/// Runs a blocking open (a few file system calls) off the async worker threads.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    open: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(open)
+        .await
+        .map_err(|e| Error::Backend {
+            backend: BACKEND,
+            context: "open the local directory".into(),
+            source: Arc::new(e),
+        })?
+}
+
 fn files(dir: &FsPath) -> Result<LocalFileSystem> {
     LocalFileSystem::new_with_prefix(dir)
         .map(|f| f.with_fsync(true))
@@ -410,13 +423,7 @@ impl crate::S3Log {
         options: crate::S3LogOptions,
     ) -> Result<crate::S3Follower> {
         let dir = dir.as_ref().to_path_buf();
-        let store = tokio::task::spawn_blocking(move || LocalDirStore::open_reader(dir))
-            .await
-            .map_err(|e| Error::Backend {
-                backend: BACKEND,
-                context: "open the local directory".into(),
-                source: Arc::new(e),
-            })??;
+        let store = off_thread(move || LocalDirStore::open_reader(dir)).await?;
         Self::open_follower(Arc::new(store), options).await
     }
 }

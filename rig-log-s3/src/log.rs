@@ -17,7 +17,7 @@ use crate::commit::{Actions, CommitState, Job};
 use crate::format::encode_batch;
 use crate::io::{get, store_error, BACKEND};
 use crate::layout::Layout;
-use crate::local::LocalDirStore;
+use crate::local::{off_thread, LocalDirStore};
 use crate::options::S3LogOptions;
 use crate::put::{claim_slot, Claim, OnTaken, Retry, Slot};
 use crate::recovery::{fenced, read_epoch, recover};
@@ -101,13 +101,7 @@ impl S3Log {
         options: S3LogOptions,
     ) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
-        let store = tokio::task::spawn_blocking(move || LocalDirStore::open_writer(dir))
-            .await
-            .map_err(|e| Error::Backend {
-                backend: BACKEND,
-                context: "open the local directory".into(),
-                source: Arc::new(e),
-            })??;
+        let store = off_thread(move || LocalDirStore::open_writer(dir)).await?;
         let opened = Self::open_on(Arc::new(store.clone()), options, Some(store.clone())).await;
         if opened.is_err() {
             store.release().await;
