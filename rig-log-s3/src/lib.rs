@@ -104,8 +104,11 @@
 //!   directory it had to create (object_store's `LocalFileSystem` with fsync on); each delete is
 //!   followed by an `fsync` of its parent directory (done by [`LocalDirStore`]; `LocalFileSystem`
 //!   does not). A batch is acknowledged as `Local` only after its PUT returned, so no
-//!   acknowledged operation, snapshot, `LATEST` or `WRITER` is lost on power loss. A staging file
-//!   left by a crash (`<key>#<n>`) is never listed or read.
+//!   acknowledged operation, snapshot, `LATEST` or `WRITER` is lost on power loss. A failed
+//!   write or fsync is never retried: the store refuses every later call (reads too, so no
+//!   read-back settles a write of unknown durability), the writer fails with `OutcomeUnknown`,
+//!   and a reopen recovers from what is on disk. A staging file left by a crash (`<key>#<n>`)
+//!   is never listed or read.
 //! - **Readers:** [`S3Log::open_local_follower`] and [`LocalDirStore::open_reader`] take no lock
 //!   and run beside the writer (objects appear atomically); a reader's store refuses writes.
 //!

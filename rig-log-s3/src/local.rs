@@ -11,7 +11,8 @@
 //! then `fsync`s the parent directory (and any directory it had to create, up to the first one
 //! that existed). It does not sync deletes, so this store `fsync`s the parent directory after
 //! each delete itself. Every acknowledged batch, snapshot, `LATEST` and `WRITER` is therefore on
-//! stable storage before the call returns.
+//! stable storage before the call returns. A failed write or fsync poisons the store: it is
+//! never retried, and nothing is read back from a directory whose state is unknown.
 
 use std::fmt;
 use std::path::{Path as FsPath, PathBuf};
@@ -68,6 +69,9 @@ struct Shared {
     dir: PathBuf,
     /// `None` for a reader.
     writer: Option<Writer>,
+    /// Set by the first failed write or fsync: the directory's state is unknown from then on
+    /// (a failed fsync is never retried), so every call fails until a restart recovers.
+    poison: std::sync::Mutex<Option<String>>,
 }
 
 struct Writer {
@@ -139,6 +143,7 @@ impl LocalDirStore {
                     lock: Arc::new(RwLock::new(Some(lock))),
                     replace: Arc::new(Mutex::new(())),
                 }),
+                poison: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -161,6 +166,7 @@ impl LocalDirStore {
                 files: files(&dir)?,
                 dir,
                 writer: None,
+                poison: std::sync::Mutex::new(None),
             }),
         })
     }
@@ -212,6 +218,42 @@ impl LocalDirStore {
         Ok(guard)
     }
 
+    /// Fails every call once a write or fsync failed (see [`Self::poison_on`]).
+    fn check_poison(&self) -> object_store::Result<()> {
+        match &*self.shared.poison.lock().expect("poison lock") {
+            None => Ok(()),
+            Some(why) => Err(object_store::Error::Generic {
+                store: STORE_NAME,
+                source: why.clone().into(),
+            }),
+        }
+    }
+
+    /// Passes a change's result through, poisoning the store on any failure other than a lost
+    /// condition. The failure may be a failed fsync: the kernel may have dropped the dirty
+    /// pages, and reading the object back could "prove" a write that a power loss undoes. So
+    /// nothing more is read or written here (the log's writer then fails with `OutcomeUnknown`,
+    /// never an acknowledgment); a restart recovers from what is on disk.
+    fn poison_on<T>(&self, result: object_store::Result<T>) -> object_store::Result<T> {
+        match result {
+            Err(e) if !is_lost_condition(&e) => {
+                let why = format!(
+                    "a write in {} failed ({e}); its durability is unknown, so this writer stops \
+                     (reopen the log to recover)",
+                    self.shared.dir.display()
+                );
+                tracing::error!(dir = %self.shared.dir.display(), error = %e, "s3-log: local write failed; store poisoned");
+                self.shared
+                    .poison
+                    .lock()
+                    .expect("poison lock")
+                    .get_or_insert(why);
+                Err(e)
+            }
+            other => other,
+        }
+    }
+
     fn replace_lock(&self) -> Arc<Mutex<()>> {
         let w = self.shared.writer.as_ref().expect("gate checked: a writer");
         Arc::clone(&w.replace)
@@ -245,7 +287,7 @@ impl LocalDirStore {
             mode: PutMode::Overwrite,
             ..opts
         };
-        self.shared.files.put_opts(location, payload, opts).await
+        self.poison_on(self.shared.files.put_opts(location, payload, opts).await)
     }
 
     /// Deletes one object and makes the removal durable (`LocalFileSystem` does not sync deletes).
@@ -253,19 +295,19 @@ impl LocalDirStore {
         let _gate = self.gate("delete", &location).await?;
         let replace = self.replace_lock();
         let _serial = replace.lock().await;
+        self.check_poison()?;
         match self.shared.files.delete(&location).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
+            Err(e) => return self.poison_on(Err(e)),
         }
         let file = self.shared.files.path_to_filesystem(&location)?;
         let parent = file.parent().map(FsPath::to_path_buf);
         if let Some(parent) = parent {
-            tokio::task::spawn_blocking(move || StdFs.sync_dir(&parent))
-                .await?
-                .map_err(|e| object_store::Error::Generic {
-                    store: STORE_NAME,
-                    source: format!("sync the directory of {location}: {e}").into(),
-                })?;
+            let synced = tokio::task::spawn_blocking(move || StdFs.sync_dir(&parent)).await?;
+            self.poison_on(synced.map_err(|e| object_store::Error::Generic {
+                store: STORE_NAME,
+                source: format!("sync the directory of {location}: {e}").into(),
+            }))?;
         }
         Ok(location)
     }
@@ -298,6 +340,14 @@ fn io(context: String, e: std::io::Error) -> Error {
     Error::io(BACKEND, context, e)
 }
 
+/// A conditional write that lost (the object exists, or changed): an answer, not a failure.
+fn is_lost_condition(e: &object_store::Error) -> bool {
+    matches!(
+        e,
+        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }
+    )
+}
+
 fn refused(message: String) -> object_store::Error {
     object_store::Error::NotSupported {
         source: message.into(),
@@ -320,14 +370,17 @@ impl ObjectStore for LocalDirStore {
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
         let _gate = self.gate("put", location).await?;
+        self.check_poison()?;
         match opts.mode.clone() {
             // Create-if-absent is a hard link, atomic without help; a replacement may race an
             // emulated conditional update of the same key, so it is serialized with them.
-            PutMode::Create => self.shared.files.put_opts(location, payload, opts).await,
+            PutMode::Create => {
+                self.poison_on(self.shared.files.put_opts(location, payload, opts).await)
+            }
             PutMode::Overwrite => {
                 let replace = self.replace_lock();
                 let _serial = replace.lock().await;
-                self.shared.files.put_opts(location, payload, opts).await
+                self.poison_on(self.shared.files.put_opts(location, payload, opts).await)
             }
             PutMode::Update(expected) => {
                 self.put_if_unchanged(location, payload, opts, expected)
@@ -354,6 +407,7 @@ impl ObjectStore for LocalDirStore {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        self.check_poison()?;
         self.shared.files.get_opts(location, options).await
     }
 
@@ -371,6 +425,9 @@ impl ObjectStore for LocalDirStore {
     }
 
     fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        if let Err(e) = self.check_poison() {
+            return futures_util::stream::once(async move { Err(e) }).boxed();
+        }
         self.shared.files.list(prefix)
     }
 
@@ -379,10 +436,14 @@ impl ObjectStore for LocalDirStore {
         prefix: Option<&Path>,
         offset: &Path,
     ) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        if let Err(e) = self.check_poison() {
+            return futures_util::stream::once(async move { Err(e) }).boxed();
+        }
         self.shared.files.list_with_offset(prefix, offset)
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.check_poison()?;
         self.shared.files.list_with_delimiter(prefix).await
     }
 
@@ -395,7 +456,8 @@ impl ObjectStore for LocalDirStore {
         let _gate = self.gate("copy to", to).await?;
         let replace = self.replace_lock();
         let _serial = replace.lock().await;
-        self.shared.files.copy_opts(from, to, options).await
+        self.check_poison()?;
+        self.poison_on(self.shared.files.copy_opts(from, to, options).await)
     }
 }
 

@@ -243,6 +243,58 @@ async fn a_released_writer_store_refuses_writes_and_a_bare_local_file_system_is_
     .await
 }
 
+/// A failed write (here: `LOG` replaced by a file, so the batch's file cannot be created; a
+/// failed fsync takes the same path) stops the writer: the append is never acknowledged, and
+/// nothing is read back from the directory whose state is unknown. A reopen recovers.
+#[tokio::test]
+// The test breaks the directory behind the log's back, with std.
+#[allow(clippy::disallowed_methods)]
+async fn a_failed_write_poisons_the_writer_and_a_reopen_recovers() {
+    common::bounded("failed write", async {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = S3LogOptions {
+            put_attempts: 2,
+            ..options()
+        };
+        let log = S3Log::open_local(dir.path(), opts.clone()).await.unwrap();
+        let v = log
+            .append(vec![Operation::new("put", "kept")], Durability::Local)
+            .await
+            .unwrap();
+        let log_dir = dir.path().join("local").join("LOG");
+        let moved = dir.path().join("local").join("LOG.moved");
+        std::fs::rename(&log_dir, &moved).unwrap();
+        std::fs::write(&log_dir, "not a directory").unwrap();
+        let lost = log
+            .append(vec![Operation::new("put", "lost")], Durability::Local)
+            .await;
+        assert!(
+            lost.is_err(),
+            "a failed write must not be acknowledged: {lost:?}"
+        );
+        // Even with the directory repaired, the store that saw a failed write serves nothing
+        // (its read-back would otherwise settle a write whose durability is unknown).
+        std::fs::remove_file(&log_dir).unwrap();
+        std::fs::rename(&moved, &log_dir).unwrap();
+        let read = log.read(v, 1).await;
+        assert!(read.is_err(), "a poisoned store serves nothing: {read:?}");
+        drop(log);
+        let log = loop {
+            match S3Log::open_local(dir.path(), opts.clone()).await {
+                Ok(log) => break log,
+                Err(Error::Unavailable { .. }) => {
+                    tokio::time::sleep(Duration::from_millis(2)).await
+                }
+                Err(e) => panic!("reopen after a failed write: {e}"),
+            }
+        };
+        assert_eq!(log.committed(), v, "only the acknowledged op is in the log");
+        assert_eq!(&log.read(v, 1).await.unwrap()[0].op.data[..], b"kept");
+        log.close().await.unwrap();
+    })
+    .await
+}
+
 /// The child's body; a no-op unless run as the child.
 #[test]
 fn local_writer_child_process() {
