@@ -117,6 +117,14 @@ pub trait Log: Send + Sync + 'static {
 
     /// The lowest version still readable (everything below was compacted); `committed() + 1` when
     /// the log holds no entries.
+    ///
+    /// # Installing a snapshot from elsewhere
+    /// A replicated log whose node is too far behind may drop entries it has not handed to the
+    /// engine yet and install its leader's snapshot instead. Before `first_version` rises above
+    /// the engine's next version, that snapshot MUST be durable and be the one
+    /// [`load_snapshot`](Log::load_snapshot) returns (its bytes passed through verbatim), with
+    /// `committed() >= snapshot.version` and `first_version() <= snapshot.version + 1`. The engine
+    /// notices the jump while tailing and restores the snapshot, then reads on after it.
     fn first_version(&self) -> u64;
 
     /// Waits until `committed() > after` and returns the new committed version (follower

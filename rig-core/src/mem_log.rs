@@ -110,6 +110,22 @@ impl MemLog {
         self.shared.gate.send_replace(!paused);
     }
 
+    /// Installs `snapshot` as a replicated log does when its node is too far behind its leader
+    /// (see [`Log::first_version`]): stores it, drops every entry at or below its version, and
+    /// commits through it. Entries already held after it are kept.
+    pub fn install_snapshot(&self, snapshot: Snapshot) {
+        let version = snapshot.version;
+        let mut s = self.stored();
+        let drop_n = (version + 1)
+            .saturating_sub(s.first)
+            .min(s.entries.len() as u64);
+        s.entries.drain(..drop_n as usize);
+        s.first = s.first.max(version + 1);
+        s.snapshot = Some(snapshot);
+        drop(s);
+        self.shared.committed.advance(version);
+    }
+
     /// The size of every batch appended so far, in order.
     pub fn batch_sizes(&self) -> Vec<usize> {
         self.stored().batch_sizes.clone()

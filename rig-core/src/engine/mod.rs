@@ -7,7 +7,7 @@ mod envelope;
 mod recovery;
 mod sequencer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot, watch, RwLock, RwLockReadGuard};
 
@@ -121,6 +121,8 @@ struct Shared<S: Service, L: Log> {
     log: Arc<L>,
     commands: mpsc::Sender<Command<S::Output>>,
     applied: watch::Receiver<u64>,
+    /// Set once the engine is poisoned (the sequencer owns the authoritative copy).
+    poison: Arc<OnceLock<Error>>,
 }
 
 impl<S: Service, L: Log> Clone for Rig<S, L> {
@@ -165,8 +167,15 @@ impl<S: Service, L: Log> Rig<S, L> {
         let service = Arc::new(RwLock::new(service));
         let (tx, rx) = mpsc::channel(options.queue_depth.max(1));
         let (applied_tx, applied_rx) = watch::channel(recovered.applied);
-        let seq =
-            sequencer::Sequencer::new(service.clone(), log.clone(), options, recovered, applied_tx);
+        let poison = Arc::new(OnceLock::new());
+        let seq = sequencer::Sequencer::new(
+            service.clone(),
+            log.clone(),
+            options,
+            recovered,
+            applied_tx,
+            poison.clone(),
+        );
         tokio::spawn(seq.run(rx));
         Ok(Self {
             shared: Arc::new(Shared {
@@ -174,6 +183,7 @@ impl<S: Service, L: Log> Rig<S, L> {
                 log,
                 commands: tx,
                 applied: applied_rx,
+                poison,
             }),
         })
     }
@@ -254,7 +264,8 @@ impl<S: Service, L: Log> Rig<S, L> {
     }
 
     /// Waits until the state reflects every operation committed before this call, so that a read
-    /// through [`state`](Rig::state) that follows is linearizable. Returns the version waited for.
+    /// through [`state`](Rig::state) that follows is linearizable. Returns the version waited for,
+    /// or [`Error::Poisoned`] if the engine stops before it gets there.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -268,11 +279,16 @@ impl<S: Service, L: Log> Rig<S, L> {
     pub async fn read_barrier(&self) -> Result<u64> {
         let target = self.shared.log.read_barrier().await?;
         let mut applied = self.shared.applied.clone();
-        applied
-            .wait_for(|v| *v >= target)
+        let poison = &self.shared.poison;
+        let reached = *applied
+            .wait_for(|v| *v >= target || poison.get().is_some())
             .await
-            .map_err(|_| Error::Closed)?;
-        Ok(target)
+            .map_err(|_| Error::Closed)?
+            >= target;
+        match poison.get() {
+            Some(p) if !reached => Err(p.clone()),
+            _ => Ok(target),
+        }
     }
 
     /// Takes a snapshot at the current applied version, stores it durably in the log, then lets the

@@ -3,7 +3,7 @@
 use tokio::time::Instant;
 
 use super::apply::ApplyState;
-use super::envelope;
+use super::envelope::{self, Envelope};
 use crate::{Error, Log, Result, Service};
 
 /// Entries read per request while replaying.
@@ -18,29 +18,9 @@ pub(crate) async fn recover<S: Service, L: Log + ?Sized>(
         applied: service.version().await,
         ..ApplyState::default()
     };
-    if let Some(snap) = log.load_snapshot().await? {
-        let location = format!("{} snapshot at version {}", log.name(), snap.version);
-        let env =
-            envelope::decode(&snap.data).map_err(|e| Error::corrupt(&location, e.to_string()))?;
-        if env.version != snap.version {
-            return Err(Error::corrupt(
-                location,
-                format!("envelope says version {}", env.version),
-            ));
-        }
+    if let Some(env) = load_snapshot(log).await? {
         if env.version > state.applied {
-            tracing::info!(
-                version = env.version,
-                bytes = snap.data.len(),
-                "restoring snapshot"
-            );
-            service
-                .restore(env.version, env.service)
-                .await
-                .map_err(|e| Error::Poisoned {
-                    cause: format!("service restore of {location} failed: {e}"),
-                })?;
-            state.applied = env.version;
+            restore(service, log, &mut state, env.version, env.service).await?;
         }
         state.clients = env.clients;
     }
@@ -94,4 +74,49 @@ pub(crate) async fn recover<S: Service, L: Log + ?Sized>(
     state.ops_since_snapshot = 0;
     state.bytes_since_snapshot = 0;
     Ok(state)
+}
+
+/// The log's newest snapshot, decoded and checked against the version the log stores it under.
+pub(crate) async fn load_snapshot<L: Log + ?Sized>(log: &L) -> Result<Option<Envelope>> {
+    let Some(snap) = log.load_snapshot().await? else {
+        return Ok(None);
+    };
+    let location = format!("{} snapshot at version {}", log.name(), snap.version);
+    let env = envelope::decode(&snap.data).map_err(|e| Error::corrupt(&location, e.to_string()))?;
+    if env.version != snap.version {
+        return Err(Error::corrupt(
+            location,
+            format!("envelope says version {}", env.version),
+        ));
+    }
+    Ok(Some(env))
+}
+
+/// Hands a snapshot's service bytes to the service and moves `applied` to its version. The
+/// caller sets the client table (at open it always comes from the snapshot).
+pub(crate) async fn restore<S: Service, L: Log + ?Sized>(
+    service: &mut S,
+    log: &L,
+    state: &mut ApplyState,
+    version: u64,
+    bytes: bytes::Bytes,
+) -> Result<()> {
+    tracing::info!(
+        version,
+        bytes = bytes.len(),
+        applied = state.applied,
+        backend = log.name(),
+        "restoring snapshot"
+    );
+    service
+        .restore(version, bytes)
+        .await
+        .map_err(|e| Error::Poisoned {
+            cause: format!(
+                "service restore of the {} snapshot at version {version} failed: {e}",
+                log.name()
+            ),
+        })?;
+    state.applied = version;
+    Ok(())
 }

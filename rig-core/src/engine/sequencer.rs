@@ -2,7 +2,7 @@
 //! batches in version order, and follows the log on followers.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use super::admission::{admissible, InFlight};
 use super::apply::{decode_cached, stale, ApplyState};
 use super::clients::Seen;
-use super::recovery::REPLAY_CHUNK;
+use super::recovery::{self, REPLAY_CHUNK};
 use super::{envelope, Command, Options, Reply};
 use crate::{Durability, Error, Log, Operation, Resources, Result, Role, Service, Snapshot};
 
@@ -40,6 +40,8 @@ pub(super) struct Sequencer<S: Service, L: Log> {
     options: Options,
     state: ApplyState,
     applied_tx: watch::Sender<u64>,
+    /// Published copy of `poison`, so waiters outside this task (read barriers) learn of it.
+    poison_flag: Arc<OnceLock<Error>>,
     waiting: VecDeque<Pending<S::Output>>,
     in_flight: InFlight,
     batches: FuturesOrdered<BatchFuture<S::Output>>,
@@ -56,6 +58,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         options: Options,
         state: ApplyState,
         applied_tx: watch::Sender<u64>,
+        poison_flag: Arc<OnceLock<Error>>,
     ) -> Self {
         Self {
             service,
@@ -63,6 +66,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
             options,
             state,
             applied_tx,
+            poison_flag,
             waiting: VecDeque::new(),
             in_flight: InFlight::default(),
             batches: FuturesOrdered::new(),
@@ -318,9 +322,17 @@ impl<S: Service, L: Log> Sequencer<S, L> {
     /// Applies committed entries written by someone else, up to `target`.
     async fn catch_up(&mut self, target: u64) {
         while self.poison.is_none() && self.state.applied < target {
+            if self.state.applied + 1 < self.log.first_version() {
+                if let Err(fatal) = self.restore_installed_snapshot().await {
+                    return self.fail_fatal(fatal);
+                }
+                continue;
+            }
             let entries = match self.log.read(self.state.applied + 1, REPLAY_CHUNK).await {
                 Ok(e) if e.is_empty() => return,
                 Ok(e) => e,
+                // A snapshot was installed between the check above and the read: restore it.
+                Err(_) if self.state.applied + 1 < self.log.first_version() => continue,
                 Err(e) => return self.fail_fatal(e),
             };
             let mut service = self.service.write().await;
@@ -334,6 +346,41 @@ impl<S: Service, L: Log> Sequencer<S, L> {
             self.applied_tx.send_replace(self.state.applied);
         }
         self.maybe_snapshot().await;
+    }
+
+    /// The log dropped entries this engine has not applied, in favour of a snapshot it installed
+    /// from its leader (Log contract: that snapshot is then the one `load_snapshot` returns).
+    /// Restores it and lets the caller go on reading after it.
+    async fn restore_installed_snapshot(&mut self) -> Result<()> {
+        let first = self.log.first_version();
+        let applied = self.state.applied;
+        let covering = recovery::load_snapshot(&*self.log)
+            .await?
+            .filter(|env| env.version > applied && env.version + 1 >= first);
+        let Some(env) = covering else {
+            return Err(Error::corrupt(
+                self.log.name(),
+                format!(
+                    "state is at version {applied} but the log starts at {first} and holds no \
+                     snapshot covering the entries in between"
+                ),
+            ));
+        };
+        let mut service = self.service.write().await;
+        recovery::restore(
+            &mut *service,
+            &*self.log,
+            &mut self.state,
+            env.version,
+            env.service,
+        )
+        .await?;
+        drop(service);
+        self.state.clients = env.clients;
+        self.state.ops_since_snapshot = 0;
+        self.state.bytes_since_snapshot = 0;
+        self.applied_tx.send_replace(self.state.applied);
+        Ok(())
     }
 
     fn fail_fatal(&mut self, error: Error) {
@@ -350,6 +397,9 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         for w in self.waiting.drain(..) {
             let _ = w.reply.send(Err(poison.clone()));
         }
+        let _ = self.poison_flag.set(poison.clone());
+        // Wake read barriers waiting for an applied version that will now never come.
+        self.applied_tx.send_modify(|_| {});
         self.poison = Some(poison);
     }
 
