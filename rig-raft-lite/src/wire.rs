@@ -116,6 +116,30 @@ pub fn encode(msg: &Message) -> Bytes {
                 entries.len() as u64,
             ]
         }
+        Message::Snapshot {
+            term,
+            index,
+            snap_term,
+            offset,
+            total,
+            data,
+        } => {
+            b.put_u8(13);
+            for w in [*term, *index, *snap_term, *offset, *total] {
+                b.put_u64_le(w);
+            }
+            put_bytes(&mut b, data);
+            return b.freeze();
+        }
+        Message::SnapshotResp {
+            term,
+            index,
+            next,
+            done,
+        } => {
+            b.put_u8(14);
+            vec![*term, *index, *next, u64::from(*done)]
+        }
         Message::Join { id, addr } => {
             b.put_u8(9);
             b.put_u64_le(*id);
@@ -248,6 +272,26 @@ pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
                 lacking,
             }
         }
+        13 => {
+            let (term, index, snap_term) = (w("term")?, w("index")?, w("snapshot term")?);
+            let (offset, total) = (w("offset")?, w("total")?);
+            let len = r.u32_le("chunk length")? as usize;
+            let data = Bytes::copy_from_slice(r.take(len, "chunk")?);
+            Message::Snapshot {
+                term,
+                index,
+                snap_term,
+                offset,
+                total,
+                data,
+            }
+        }
+        14 => Message::SnapshotResp {
+            term: w("term")?,
+            index: w("index")?,
+            next: w("next")?,
+            done: w("done")? == 1,
+        },
         9 => {
             let id = r.u64_le("id")?;
             let len = r.u32_le("address length")? as usize;

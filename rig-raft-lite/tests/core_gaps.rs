@@ -42,6 +42,7 @@ fn strict_three_nodes_fill_gaps_from_peers() {
         crash: Crash::PowerLoss,
         steps: 1500,
         spare: 0,
+        chunk: 0,
     };
     sweep(8000..8030, opts);
 }
@@ -54,6 +55,7 @@ fn volatile_five_nodes_fill_gaps_from_peers() {
         crash: Crash::Process,
         steps: 1500,
         spare: 0,
+        chunk: 0,
     };
     sweep(9000..9030, opts);
 }

@@ -109,6 +109,7 @@ impl Lockstep {
             snapshot_term: 0,
             entries: old.log().entries().to_vec(),
             membership: None,
+            snapshot: None,
         };
         self.nodes[i] = Raft::new(config(old.id()), Box::new(SeededRand::new(seed)), restored);
     }

@@ -3,7 +3,8 @@
 //! leader are removed, while messages are dropped, duplicated and reordered, partitions come and
 //! go, nodes crash (power loss) and leadership moves. After every step the harness checks one
 //! leader per term, log matching, committed entries never changing and leader completeness;
-//! after healing, every member of the final membership commits a new entry.
+//! after healing, every member of the final membership commits a new entry. With snapshots on,
+//! nodes compact, so joiners catch up from a snapshot streamed in tiny chunks.
 
 mod support;
 
@@ -32,6 +33,8 @@ fn sweep(seeds: std::ops::Range<u64>, opts: Options) -> Stats {
         total.promoted += s.promoted;
         total.removed += s.removed;
         total.elections_mid_change += s.elections_mid_change;
+        total.snapshots_installed += s.snapshots_installed;
+        total.joiner_installs += s.joiner_installs;
     }
     if total.committed == 0 {
         return total; // a replayed seed of another test
@@ -56,6 +59,7 @@ fn strict_three_nodes_grow_and_shrink() {
         crash: Crash::PowerLoss,
         steps: 2500,
         spare: 2,
+        chunk: 0,
     };
     sweep(5000..5080, opts);
 }
@@ -68,6 +72,7 @@ fn volatile_three_nodes_grow_and_shrink() {
         crash: Crash::Process,
         steps: 2500,
         spare: 2,
+        chunk: 0,
     };
     sweep(6000..6060, opts);
 }
@@ -80,6 +85,35 @@ fn strict_five_nodes_power_loss() {
         crash: Crash::PowerLoss,
         steps: 2500,
         spare: 2,
+        chunk: 0,
     };
     sweep(7000..7040, opts);
+}
+
+#[test]
+fn strict_three_nodes_joiners_catch_up_from_snapshots() {
+    let opts = Options {
+        nodes: 3,
+        mode: CommitMode::Strict,
+        crash: Crash::PowerLoss,
+        steps: 2500,
+        spare: 2,
+        chunk: 16,
+    };
+    let total = sweep(8000..8030, opts);
+    assert!(total.joiner_installs > 0, "{total:?}");
+}
+
+#[test]
+fn volatile_five_nodes_joiners_catch_up_from_snapshots() {
+    let opts = Options {
+        nodes: 5,
+        mode: CommitMode::Volatile,
+        crash: Crash::Process,
+        steps: 2500,
+        spare: 2,
+        chunk: 16,
+    };
+    let total = sweep(9000..9020, opts);
+    assert!(total.joiner_installs > 0, "{total:?}");
 }

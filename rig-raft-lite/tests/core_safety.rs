@@ -1,5 +1,7 @@
 //! The sans-IO core under seeded chaos: 3- and 5-node groups, Strict and Volatile modes, with
 //! drops, duplication, reordering, partitions, crashes and restarts; safety checked every step.
+//! Nodes snapshot their state machine and compact the log through it, so lagging members catch
+//! up from snapshots streamed in 16-byte chunks (several per snapshot).
 
 mod support;
 
@@ -18,6 +20,9 @@ fn sweep(seeds: std::ops::Range<u64>, opts: Options) -> Stats {
         total.committed += s.committed;
         total.reads += s.reads;
         total.compactions += s.compactions;
+        total.snapshots_saved += s.snapshots_saved;
+        total.snapshot_chunks += s.snapshot_chunks;
+        total.snapshots_installed += s.snapshots_installed;
     }
     // The faults and features were exercised (a sweep that never elects or commits proves nothing).
     assert!(
@@ -28,6 +33,12 @@ fn sweep(seeds: std::ops::Range<u64>, opts: Options) -> Stats {
         total.reads > 0 && total.transfers > 0 && total.compactions > 0,
         "{total:?}"
     );
+    // Snapshots were streamed and installed under the faults (each one over several chunks).
+    assert!(
+        total.snapshots_installed > 0 && total.snapshot_chunks >= 2 * total.snapshots_installed,
+        "{total:?}"
+    );
+    println!("{total:?}");
     total
 }
 
@@ -39,6 +50,7 @@ fn strict_three_nodes_power_loss() {
         crash: Crash::PowerLoss,
         steps: 1500,
         spare: 0,
+        chunk: 16,
     };
     sweep(0..80, opts);
 }
@@ -51,6 +63,7 @@ fn strict_five_nodes_power_loss() {
         crash: Crash::PowerLoss,
         steps: 1500,
         spare: 0,
+        chunk: 16,
     };
     sweep(1000..1060, opts);
 }
@@ -63,6 +76,7 @@ fn volatile_three_nodes_process_crash() {
         crash: Crash::Process,
         steps: 1500,
         spare: 0,
+        chunk: 16,
     };
     sweep(2000..2040, opts);
 }
@@ -75,6 +89,7 @@ fn volatile_five_nodes_power_loss_keeps_durable() {
         crash: Crash::PowerLoss,
         steps: 1500,
         spare: 0,
+        chunk: 16,
     };
     sweep(3000..3040, opts);
 }

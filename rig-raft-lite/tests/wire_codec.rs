@@ -68,6 +68,26 @@ fn samples() -> Vec<Message> {
         },
         Message::HeartbeatResp { term: 3, seq: 8 },
         Message::TimeoutNow { term: 3 },
+        Message::Snapshot {
+            term: 3,
+            index: 40,
+            snap_term: 2,
+            offset: 16,
+            total: 70,
+            data: Bytes::from_static(b"sixteen bytes..."),
+        },
+        Message::SnapshotResp {
+            term: 3,
+            index: 40,
+            next: 32,
+            done: false,
+        },
+        Message::SnapshotResp {
+            term: 3,
+            index: 40,
+            next: 70,
+            done: true,
+        },
     ]
 }
 

@@ -30,6 +30,14 @@ pub(super) struct Gaps {
     pub(super) from_leader: u64,
 }
 
+impl Gaps {
+    /// Forgets the stashed ranges (the log they were waiting to join was replaced).
+    pub(super) fn clear(&mut self) {
+        self.stash.clear();
+        self.ask_leader = false;
+    }
+}
+
 impl Raft {
     /// Gap fills so far: `(by peers other than the leader, by the leader)`.
     pub fn gap_fills(&self) -> (u64, u64) {

@@ -170,10 +170,13 @@ pub(super) struct Configs {
 }
 
 impl Configs {
-    /// Starts from what storage persisted (or `initial`), then the control entries in `log`.
+    /// Starts from what storage persisted (or `initial`), or the membership of the node's
+    /// snapshot when that is newer (a crash between installing a snapshot and writing the
+    /// membership file), then the control entries in `log`.
     pub(super) fn restore(
         initial: Membership,
         stored: Option<StoredMembership>,
+        snapshot: Option<&StoredMembership>,
         offset: u64,
         log: &[Entry],
     ) -> Self {
@@ -192,6 +195,10 @@ impl Configs {
                     (0, s.previous)
                 }
             }
+        };
+        let base = match snapshot {
+            Some(s) if s.index > base.0 => (s.index, s.current.clone()),
+            _ => base,
         };
         let base_index = base.0;
         let mut configs = Self { stack: vec![base] };
@@ -239,6 +246,25 @@ impl Configs {
         while self.stack.len() > 1 && self.stack.last().is_some_and(|(i, _)| *i >= index) {
             self.stack.pop();
         }
+    }
+
+    /// The membership in force at `index` (with the one before it), when still known.
+    pub(super) fn at(&self, index: u64) -> Option<StoredMembership> {
+        let pos = self.stack.iter().rposition(|(i, _)| *i <= index)?;
+        let (i, current) = self.stack[pos].clone();
+        let previous = pos
+            .checked_sub(1)
+            .map_or_else(|| current.clone(), |p| self.stack[p].1.clone());
+        Some(StoredMembership {
+            index: i,
+            current,
+            previous,
+        })
+    }
+
+    /// An installed snapshot replaced the log: its membership is the only one known.
+    pub(super) fn install(&mut self, m: &StoredMembership) {
+        self.stack = vec![(m.index, m.current.clone())];
     }
 
     /// Forgets memberships superseded at or below the compaction point.

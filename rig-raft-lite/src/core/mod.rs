@@ -6,7 +6,7 @@
 //!
 //! One concern per file: [`election`](self) (pre-vote, votes, check-quorum, transfer),
 //! replication (progress, pipelining, flow control), commit (watermarks, apply), reads (read
-//! index) and snapshot (compaction).
+//! index), snapshot (compaction) and snapshot streaming.
 
 mod commit;
 mod election;
@@ -16,6 +16,7 @@ mod membership;
 mod reads;
 mod replication;
 mod snapshot;
+mod snapshot_stream;
 mod state;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use rig_core::seams::Rand;
 pub use self::log::MemLog;
 pub use self::membership::{is_control, Change, Membership, StoredMembership, CONTROL_TAG};
 pub use self::replication::Progress;
+pub use self::snapshot::{SnapshotImage, SnapshotMeta};
 pub use self::state::{
     CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, RoleKind,
 };
@@ -42,6 +44,9 @@ pub struct Restored {
     pub entries: Vec<Entry>,
     /// The persisted membership (`None`: the configuration's initial one).
     pub membership: Option<StoredMembership>,
+    /// The node's durable snapshot. When it reaches the compaction point and the log holds
+    /// its last entry (or ends at it), the node starts with everything through it applied.
+    pub snapshot: Option<SnapshotImage>,
 }
 
 /// One Raft node's decision logic.
@@ -94,6 +99,11 @@ pub struct Raft {
     transfer: Option<(NodeId, u32)>,
     reads: reads::Reads,
     out: Vec<Output>,
+    /// The node's durable snapshot, served to members whose next entry was compacted away.
+    snap: Option<SnapshotImage>,
+    /// Member: a snapshot stream being received.
+    recv: Option<snapshot_stream::SnapRecv>,
+    snapshots_installed: u64,
     /// Reused buffers for the commit computation (received, persisted per voter).
     scratch: (Vec<u64>, Vec<u64>),
 }
@@ -101,17 +111,23 @@ pub struct Raft {
 impl Raft {
     /// A node starting from what its storage holds (a follower with no known leader).
     pub fn new(cfg: Config, rand: Box<dyn Rand>, restored: Restored) -> Self {
-        let configs = membership::Configs::restore(
-            cfg.initial_membership(),
-            restored.membership,
-            restored.snapshot_index,
-            &restored.entries,
-        );
         let log = MemLog::restore(
             restored.snapshot_index,
             restored.snapshot_term,
             restored.entries,
         );
+        let snap = restored.snapshot.filter(|s| {
+            s.meta.index >= log.offset() && log.term(s.meta.index) == Some(s.meta.term)
+        });
+        let configs = membership::Configs::restore(
+            cfg.initial_membership(),
+            restored.membership,
+            snap.as_ref().map(|s| &s.meta.membership),
+            log.offset(),
+            log.entries(),
+        );
+        let offset = log.offset();
+        let applied = snap.as_ref().map_or(offset, |s| s.meta.index);
         let persisted = log.last_index();
         let mut raft = Self {
             cfg,
@@ -122,9 +138,9 @@ impl Raft {
             log,
             gaps: gaps::Gaps::default(),
             configs,
-            commit: restored.snapshot_index,
-            durable: restored.snapshot_index,
-            applied: restored.snapshot_index,
+            commit: applied,
+            durable: offset,
+            applied,
             persisted,
             matched_leader: 0,
             floor: 0,
@@ -138,6 +154,9 @@ impl Raft {
             transfer: None,
             reads: reads::Reads::default(),
             out: Vec::new(),
+            snap,
+            recv: None,
+            snapshots_installed: 0,
             scratch: (Vec::new(), Vec::new()),
         };
         raft.quiet_after_boot = raft.cfg.lease_reads && raft.cfg.check_quorum;
@@ -156,6 +175,9 @@ impl Raft {
             Input::TransferLeader(to) => self.transfer_leader(to),
             Input::ReadIndex(id) => self.read_index(id),
             Input::ChangeMembership(change) => self.change_membership(change),
+            Input::SnapshotSaved(image) => self.snapshot_saved(image),
+            Input::SnapshotInstalled(image) => self.snapshot_installed(image),
+            Input::SnapshotRejected { index } => self.snapshot_rejected(index),
         }
     }
 
@@ -303,14 +325,14 @@ impl Raft {
                 Message::PreVote { .. } => {}
                 Message::PreVoteResp { granted: true, .. } => {}
                 Message::Vote { force: false, .. } if self.in_lease() => return,
-                Message::Append { .. } | Message::Heartbeat { .. } => {
+                Message::Append { .. } | Message::Heartbeat { .. } | Message::Snapshot { .. } => {
                     self.become_follower(term, Some(from))
                 }
                 _ => self.become_follower(term, None),
             }
         } else if term < self.hs.term {
             match msg {
-                Message::Append { .. } | Message::Heartbeat { .. } => {
+                Message::Append { .. } | Message::Heartbeat { .. } | Message::Snapshot { .. } => {
                     let t = self.hs.term;
                     self.send(
                         from,
@@ -382,6 +404,17 @@ impl Raft {
                 lacking,
                 ..
             } => self.on_fetch_resp(from, prev_index, prev_term, entries, lacking),
+            Message::Snapshot {
+                index,
+                snap_term,
+                offset,
+                total,
+                data,
+                ..
+            } => self.on_snapshot(from, index, snap_term, offset, total, data),
+            Message::SnapshotResp {
+                index, next, done, ..
+            } => self.on_snapshot_resp(from, index, next, done),
             // The driver's business (see `Message::Join`).
             Message::Join { .. } | Message::JoinResp { .. } => {}
         }

@@ -27,6 +27,8 @@ pub struct Progress {
     pub(super) recent_active: bool,
     /// `matched` at the previous heartbeat answer (no progress across two rounds: resend).
     matched_at_heartbeat: u64,
+    /// A snapshot stream to this member, when its next entry was compacted away.
+    pub(super) snapshot: Option<super::snapshot_stream::SnapSend>,
 }
 
 impl Progress {
@@ -37,6 +39,19 @@ impl Progress {
             probing: true,
             ..Self::default()
         }
+    }
+
+    /// Probes again from `next` (one append at a time until the match point is found).
+    pub(super) fn restart_probe(&mut self, next: u64) {
+        self.probing = true;
+        self.probe_sent = false;
+        self.inflight.clear();
+        self.next = next;
+    }
+
+    /// Whether a snapshot is being streamed to this member.
+    pub fn receiving_snapshot(&self) -> bool {
+        self.snapshot.is_some()
     }
 }
 
@@ -123,14 +138,16 @@ impl Raft {
         let Some(pr) = self.progress.get(&to) else {
             return false;
         };
+        if pr.snapshot.is_some() {
+            return self.send_snapshot_chunk(to);
+        }
         if (pr.probing && pr.probe_sent) || (!pr.probing && pr.inflight.len() >= max_inflight) {
             return false;
         }
         let prev_index = pr.next - 1;
-        // Below the compaction point: the follower needs a snapshot (compaction waits for
-        // every voter, see `snapshot.rs`, so this only happens after a wipe).
+        // Below the compaction point: the member needs the snapshot.
         let Some(prev_term) = self.log.term(prev_index) else {
-            return false;
+            return self.start_snapshot(to);
         };
         let entries = self.log.slice(pr.next, last, max_batch);
         if !pr.probing && entries.is_empty() {
@@ -256,7 +273,7 @@ impl Raft {
     }
 
     /// Same-term message from the leader: follow it and restart the election timer.
-    fn follow(&mut self, leader: NodeId) {
+    pub(super) fn follow(&mut self, leader: NodeId) {
         if self.role != RoleKind::Follower {
             self.become_follower(self.hs.term, Some(leader));
         } else {
@@ -276,10 +293,23 @@ impl Raft {
             return;
         }
         let offset = self.log.offset();
+        let snapshot_floor = if self.usable_snapshot().is_some() {
+            1
+        } else {
+            offset + 1
+        };
         let Some(pr) = self.progress.get_mut(&from) else {
             return;
         };
         pr.recent_active = true;
+        if let Some(ss_index) = pr.snapshot.as_ref().map(|ss| ss.index()) {
+            if reject.is_some() || index < ss_index {
+                return; // a stale answer: the stream decides
+            }
+            // The member's log reached the snapshot by other means: back to appends.
+            pr.snapshot = None;
+            pr.restart_probe(pr.next);
+        }
         match reject {
             None => {
                 pr.matched = pr.matched.max(index);
@@ -310,8 +340,11 @@ impl Raft {
                 {
                     return; // stale
                 }
-                // Every voter holds the compacted prefix durably (see `snapshot.rs`).
-                pr.next = (pr.matched + 1).max(index.min(hint + 1)).max(offset + 1);
+                // Below the compaction point the member gets the snapshot; without one, every
+                // member holds the compacted prefix durably (see `snapshot.rs`).
+                pr.next = (pr.matched + 1)
+                    .max(index.min(hint + 1))
+                    .max(snapshot_floor);
                 pr.probing = true;
                 pr.probe_sent = false;
                 pr.inflight.clear();
@@ -332,6 +365,21 @@ impl Raft {
         self.floor = self.floor.max(floor);
         self.advance_follower_commit(commit.min(self.matched_leader), durable);
         let term = self.hs.term;
+        if self.matched_leader < commit {
+            // The leader caps `commit` at what this node acknowledged in this term, so this node
+            // restarted since (losing its match point, and in Volatile mode perhaps unsynced
+            // entries). An idle leader would send nothing more and leave it behind for good:
+            // have it probe from this node's log instead (a reject below its match point
+            // lowers it, see `on_append_resp`).
+            let hint = self.log.last_index().min(commit);
+            let msg = Message::AppendResp {
+                term,
+                index: hint + 1,
+                persisted: 0,
+                reject: Some(hint),
+            };
+            self.send(from, msg);
+        }
         self.send(from, Message::HeartbeatResp { term, seq });
     }
 
@@ -346,7 +394,9 @@ impl Raft {
         pr.recent_active = true;
         let stalled = pr.matched < last && pr.matched == pr.matched_at_heartbeat;
         pr.matched_at_heartbeat = pr.matched;
-        if pr.probing || stalled {
+        if pr.snapshot.is_some() {
+            // The stream has its own timeout (see `snapshot_stream.rs`).
+        } else if pr.probing || stalled {
             // A lost probe or lost appends: resend from the match point.
             pr.probing = true;
             pr.probe_sent = false;
@@ -391,6 +441,7 @@ impl Raft {
             self.transfer = (elapsed + 1 < self.cfg.election_ticks).then_some((to, elapsed + 1));
         }
         self.maybe_promote();
+        self.tick_snapshot_streams();
         if self.heartbeat_elapsed >= self.cfg.heartbeat_ticks {
             self.heartbeat_elapsed = 0;
             self.broadcast_heartbeat();
@@ -399,6 +450,11 @@ impl Raft {
 }
 
 impl Raft {
+    /// On a leader: what it knows about member `id`'s log.
+    pub fn progress_of(&self, id: NodeId) -> Option<&Progress> {
+        self.progress.get(&id)
+    }
+
     /// On a leader: how many log entries (of any kind) each other member's log is behind the
     /// commit index, as far as the leader knows (what it has acknowledged receiving). Empty on
     /// a node that does not lead.

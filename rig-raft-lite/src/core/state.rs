@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 use super::membership::{Change, StoredMembership};
+use super::snapshot::SnapshotImage;
 
 /// A node's id within its group (unique, never reused).
 pub type NodeId = u64;
@@ -56,6 +57,19 @@ pub struct Config {
     pub lease_reads: bool,
     /// The lease's safety margin for clock drift between nodes (in ticks, at least 1).
     pub lease_margin_ticks: u32,
+    /// Bytes of snapshot in one [`Message::Snapshot`] chunk (default 1 MiB): a member whose next
+    /// entry was compacted away receives the leader's snapshot as a stream of such chunks.
+    pub snapshot_chunk: usize,
+    /// Snapshot chunks in flight to one member before the leader waits for its answers (flow
+    /// control; default 4).
+    pub snapshot_window: usize,
+    /// A snapshot stream that made no progress for this many ticks is resent from the last
+    /// offset the member confirmed; after three such retries it is given up and started over
+    /// (the member resumes from what it staged).
+    pub snapshot_timeout_ticks: u32,
+    /// Entries kept below a compaction request (default 0): with some, a member that lags by
+    /// fewer entries catches up from the log instead of receiving a snapshot.
+    pub compaction_retention: u64,
 }
 
 impl Config {
@@ -74,6 +88,10 @@ impl Config {
             check_quorum: true,
             lease_reads: false,
             lease_margin_ticks: 2,
+            snapshot_chunk: 1 << 20,
+            snapshot_window: 4,
+            snapshot_timeout_ticks: 20,
+            compaction_retention: 0,
         }
     }
 
@@ -240,6 +258,34 @@ pub enum Message {
         /// The membership and its control entry's index.
         membership: super::membership::StoredMembership,
     },
+    /// One chunk of the leader's snapshot image, for a member whose next entry the leader
+    /// compacted away (see `core/snapshot_stream.rs`).
+    Snapshot {
+        /// The leader's term.
+        term: u64,
+        /// The last index the snapshot covers.
+        index: u64,
+        /// That entry's term.
+        snap_term: u64,
+        /// Where `data` starts in the image.
+        offset: u64,
+        /// The image's length.
+        total: u64,
+        /// The bytes `offset .. offset + data.len()`.
+        data: Bytes,
+    },
+    /// The answer to [`Message::Snapshot`]: the next offset the member wants (it resumes from
+    /// there), or `done` once the snapshot is installed (or its log already covers it).
+    SnapshotResp {
+        /// The responder's term.
+        term: u64,
+        /// The snapshot's index.
+        index: u64,
+        /// The next offset wanted.
+        next: u64,
+        /// Installed (or not needed).
+        done: bool,
+    },
 }
 
 impl Message {
@@ -257,7 +303,9 @@ impl Message {
             | Message::TimeoutNow { term }
             | Message::JoinResp { term, .. }
             | Message::Fetch { term, .. }
-            | Message::FetchResp { term, .. } => term,
+            | Message::FetchResp { term, .. }
+            | Message::Snapshot { term, .. }
+            | Message::SnapshotResp { term, .. } => term,
             Message::Join { .. } => 0,
         }
     }
@@ -288,6 +336,18 @@ pub enum Input {
     /// Leader: propose a membership change (answered with [`Output::Proposed`] or
     /// [`Output::MembershipRejected`]).
     ChangeMembership(Change),
+    /// The node's engine snapshot is durable as this image: it is streamed to members that need
+    /// compacted entries, and the log may be compacted through it.
+    SnapshotSaved(SnapshotImage),
+    /// The answer to [`Output::InstallSnapshot`]: the staged image was verified and installed
+    /// durably (snapshot stored, log replaced by its end).
+    SnapshotInstalled(SnapshotImage),
+    /// The answer to [`Output::InstallSnapshot`]: the staged image failed verification (length
+    /// or checksum) and was dropped; the stream starts over.
+    SnapshotRejected {
+        /// The snapshot's index.
+        index: u64,
+    },
 }
 
 /// What the core asks the driver to do, in order. Persist outputs MUST be carried out before any
@@ -350,6 +410,29 @@ pub enum Output {
         reason: String,
         /// The leader, when known.
         leader: Option<NodeId>,
+    },
+    /// Stage this chunk of an incoming snapshot image at `offset` (0 starts a new image, dropping
+    /// whatever was staged). Staging need not be durable: a crash only restarts the stream, and
+    /// never touches the node's current snapshot or log.
+    StageSnapshot {
+        /// The snapshot's index.
+        index: u64,
+        /// Where the chunk starts.
+        offset: u64,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// The staged image is complete: verify it (its length is `total`, its checksum), then store
+    /// it as the node's durable snapshot and replace the whole log by its end (no entries,
+    /// compacted through `index` of `term`), durably, before anything else; answer with
+    /// [`Input::SnapshotInstalled`] or [`Input::SnapshotRejected`].
+    InstallSnapshot {
+        /// The last index it covers.
+        index: u64,
+        /// That entry's term.
+        term: u64,
+        /// The image's length.
+        total: u64,
     },
     /// A read could not be confirmed (not the leader, or leadership was lost).
     ReadFailed {

@@ -15,6 +15,11 @@ use crate::core::{is_control, Entry};
 #[derive(Debug, Default)]
 pub(crate) struct Mirror {
     base: u64,
+    /// A Raft index at which the state is `base` (the compaction point or the snapshot's).
+    base_index: u64,
+    /// A version known to be reached below `base_index` (conservative: after a restart from a
+    /// snapshot beyond the compaction point, the entries between are not mirrored).
+    below_base: u64,
     payloads: VecDeque<(u64, Bytes)>,
 }
 
@@ -41,11 +46,23 @@ fn decode(index: u64, data: &[u8]) -> Result<LogPayload> {
 }
 
 impl Mirror {
-    pub(crate) fn new(base: u64) -> Self {
+    /// An empty mirror at version `base`, reached at Raft index `base_index`; indexes below it
+    /// report `below_base`.
+    pub(crate) fn new(base: u64, base_index: u64, below_base: u64) -> Self {
         Self {
             base,
+            base_index,
+            below_base: below_base.min(base),
             payloads: VecDeque::new(),
         }
+    }
+
+    /// The Raft index at which the state is version `version`, if held (`base` included).
+    pub(crate) fn index_at_version(&self, version: u64) -> Option<u64> {
+        if version == self.base {
+            return Some(self.base_index);
+        }
+        self.index_of(version)
     }
 
     /// The highest committed version.
@@ -79,6 +96,9 @@ impl Mirror {
 
     /// The version of the last payload at or below Raft index `index`.
     pub(crate) fn version_at(&self, index: u64) -> u64 {
+        if index < self.base_index {
+            return self.below_base;
+        }
         self.base + self.payloads.partition_point(|(i, _)| *i <= index) as u64
     }
 
@@ -109,6 +129,10 @@ impl Mirror {
         while self.payloads.front().is_some_and(|(i, _)| *i <= index) {
             self.payloads.pop_front();
             self.base += 1;
+        }
+        if index > self.base_index {
+            self.base_index = index;
+            self.below_base = self.base;
         }
         self.base
     }

@@ -144,7 +144,7 @@ impl RaftLog {
         let id = opts.config.id;
         let raft = Raft::new(opts.config.clone(), rand, loaded.restored);
         net.set_members(raft.membership());
-        let node = Node::new(raft, storage, loaded.base_version, opts.names.clone());
+        let node = Node::new(raft, storage, loaded.base_version, opts.names.clone())?;
         let committed = node.mirror.committed();
         let shared = Arc::new(Shared {
             id,
@@ -172,6 +172,11 @@ impl RaftLog {
     /// How many `read_barrier` calls this node answered under its leader lease.
     pub fn lease_reads_served(&self) -> u64 {
         self.shared.lock().raft.lease_reads_served()
+    }
+
+    /// Snapshots this node installed from a leader's stream (since it started).
+    pub fn snapshots_installed(&self) -> u64 {
+        self.shared.lock().raft.snapshots_installed()
     }
 
     /// Gaps in this node's log filled so far (since it started): `(by peers other than the
@@ -307,7 +312,7 @@ impl Log for RaftLog {
     async fn compact(&self, through: u64) -> Result<()> {
         self.shared.with_node(|n| {
             n.check()?;
-            if let Some(index) = n.mirror.index_of(through) {
+            if let Some(index) = n.mirror.index_at_version(through) {
                 n.step(Input::Compact(index));
             }
             n.check()

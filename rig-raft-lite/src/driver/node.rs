@@ -9,7 +9,10 @@ use rig_core::{Durability, Error, Result};
 use tokio::sync::oneshot;
 
 use super::mirror::{version_of, Mirror};
-use crate::core::{is_control, CommitMode, Input, Membership, Message, NodeId, Output, Raft};
+use crate::core::{
+    is_control, CommitMode, Input, Membership, Message, NodeId, Output, Raft, SnapshotImage,
+};
+use crate::storage::encode_snapshot_image;
 use crate::storage::Storage;
 
 /// An append waiting for its durability.
@@ -55,6 +58,8 @@ pub(crate) struct Node {
     unsynced: bool,
     /// A control entry was written: sync before anything is sent, in both modes.
     sync_now: bool,
+    /// The engine version of the node's snapshot (a save never replaces it with an older one).
+    snapshot_version: Option<u64>,
     /// The membership the network should reach (taken by the driver after each step).
     pub(crate) members_update: Option<Membership>,
     /// Why the last membership change was refused.
@@ -63,16 +68,25 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// A node on `storage`, whose core was restored with the log compacted at `base_version`.
     pub(crate) fn new(
         raft: Raft,
         storage: Box<dyn Storage>,
-        base: u64,
+        base_version: u64,
         names: BTreeMap<NodeId, String>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self> {
+        // Started from a snapshot beyond the compaction point: the entries it covers are
+        // committed, still readable, and mirrored here since the core will not apply them again.
+        let mut mirror = Mirror::new(base_version, raft.compacted(), base_version);
+        let covered = raft
+            .log()
+            .slice(raft.compacted() + 1, raft.applied(), usize::MAX);
+        mirror.ingest(&covered)?;
+        let snapshot_version = storage.load_snapshot()?.map(|s| s.version);
+        Ok(Self {
+            mirror,
             raft,
             storage: Some(storage),
-            mirror: Mirror::new(base),
             waiters: VecDeque::new(),
             reads: BTreeMap::new(),
             next_read: 0,
@@ -84,10 +98,11 @@ impl Node {
             applied_before_step: 0,
             unsynced: false,
             sync_now: false,
+            snapshot_version,
             members_update: None,
             membership_rejected: None,
             names,
-        }
+        })
     }
 
     /// The error every call fails with once the node stopped (closed or poisoned).
@@ -254,6 +269,10 @@ impl Node {
                 let base = self.mirror.compact_to_index(through);
                 self.disk()?.compact(through, base)?;
             }
+            Output::StageSnapshot { offset, data, .. } => {
+                self.disk()?.stage_snapshot(offset, &data)?;
+            }
+            Output::InstallSnapshot { index, total, .. } => self.install_snapshot(index, total)?,
             Output::Proposed { first, last, term } => self.proposed = Some((first, last, term)),
             Output::ReadReady { id, index } => {
                 if let Some(tx) = self.reads.remove(&id) {
@@ -415,9 +434,52 @@ impl Node {
         }
     }
 
+    /// Member: verifies and installs the staged image, then tells the core. The engine sees
+    /// the jump through `first_version` only once the snapshot is durable and loadable.
+    fn install_snapshot(&mut self, index: u64, total: u64) -> Result<()> {
+        let Some(installed) = self.disk()?.install_snapshot(total)? else {
+            self.raft.step(Input::SnapshotRejected { index });
+            return Ok(());
+        };
+        let (meta, version) = (&installed.image.meta, installed.snapshot.version);
+        self.mirror = Mirror::new(version, meta.index, version);
+        self.snapshot_version = Some(version);
+        // The log was replaced: nothing written before is pending any more.
+        self.unsynced = false;
+        self.raft.step(Input::SnapshotInstalled(installed.image));
+        Ok(())
+    }
+
+    /// Stores the engine's snapshot as the node's image and hands it to the core, which streams
+    /// it to lagging members and compacts through it. A snapshot older than the node's is not
+    /// stored (the newer one stays, as the contract allows).
     pub(crate) fn save_snapshot(&mut self, snapshot: &rig_core::Snapshot) -> Result<()> {
         self.check()?;
-        self.disk()?.save_snapshot(snapshot)
+        if self.snapshot_version.is_some_and(|v| v >= snapshot.version) {
+            return Ok(());
+        }
+        let invalid = |why: &str| {
+            Error::InvalidArgument(format!("snapshot at version {}: {why}", snapshot.version))
+        };
+        if snapshot.version > self.mirror.committed() {
+            return Err(invalid("beyond the committed version"));
+        }
+        let index = self
+            .mirror
+            .index_at_version(snapshot.version)
+            .ok_or_else(|| invalid("below the compaction point"))?;
+        let meta = self
+            .raft
+            .meta_for(index)
+            .ok_or_else(|| invalid("not applied by the log yet"))?;
+        let image = SnapshotImage {
+            bytes: encode_snapshot_image(&meta, snapshot),
+            meta,
+        };
+        self.disk()?.save_snapshot(&image)?;
+        self.snapshot_version = Some(snapshot.version);
+        self.step(Input::SnapshotSaved(image));
+        self.check()
     }
 
     pub(crate) fn load_snapshot(&self) -> Result<Option<rig_core::Snapshot>> {

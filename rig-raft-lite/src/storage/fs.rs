@@ -1,7 +1,10 @@
 //! [`FsStorage`]: a node's disk through the [`Fs`] seam. Three files in one directory:
 //! `raft.state` (term and vote), `raft.log` (a header and checksummed, chained entry records) and
-//! `raft.snap`, plus `raft.members` (the membership) once it changed. The state, the membership, the snapshot and compacted logs are replaced by write, fsync, rename
-//! and directory fsync, so a crash leaves the old or the new file, never a mix.
+//! `raft.snap` (the snapshot image), plus `raft.members` (the membership) once it changed, and
+//! `raft.snap.part` while a snapshot is received. The state, the membership, the snapshot and
+//! compacted logs are replaced by write, fsync, rename and directory fsync, so a crash leaves the
+//! old or the new file, never a mix. Installing a received snapshot renames it over `raft.snap`,
+//! then rewrites the log as its end; a crash between the two is finished at the next load.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,15 +15,18 @@ use rig_core::{Error, Result, Snapshot};
 
 use super::members_file::{decode_membership, encode_membership};
 use super::records::{
-    decode_entries, decode_hard_state, decode_log_header, decode_snapshot, encode_entry,
-    encode_hard_state, encode_log_header, encode_snapshot, LOG_HEADER,
+    decode_entries, decode_hard_state, decode_log_header, encode_entry, encode_hard_state,
+    encode_log_header, LOG_HEADER,
 };
-use super::{Loaded, Storage};
-use crate::core::{Entry, HardState, Restored, StoredMembership};
+use super::snapshot_file::{decode_snapshot_file, decode_snapshot_image};
+use super::{Installed, Loaded, Storage};
+use crate::core::{Entry, HardState, Restored, SnapshotImage, SnapshotMeta, StoredMembership};
 
 const STATE: &str = "raft.state";
 const LOG: &str = "raft.log";
 const SNAP: &str = "raft.snap";
+/// An incoming snapshot image, staged chunk by chunk (never read back after a crash).
+const STAGED: &str = "raft.snap.part";
 const MEMBERS: &str = "raft.members";
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
@@ -60,6 +66,8 @@ pub struct FsStorage {
     base_version: u64,
     /// Index, term and end position of each entry after `offset`.
     entries: Vec<(u64, u64, u64)>,
+    /// The incoming image's file, while one is staged.
+    staged: Option<Box<dyn FsFile>>,
 }
 
 impl FsStorage {
@@ -83,6 +91,7 @@ impl FsStorage {
             offset_term: 0,
             base_version: 0,
             entries: Vec::new(),
+            staged: None,
         };
         s.scan()?;
         Ok(s)
@@ -120,6 +129,55 @@ impl FsStorage {
     fn end(&self) -> u64 {
         self.entries.last().map_or(LOG_HEADER as u64, |e| e.2)
     }
+
+    /// The snapshot file, decoded.
+    fn read_snapshot(&self) -> Result<Option<SnapshotFile>> {
+        let path = self.dir.join(SNAP);
+        if !self.fs.exists(&path).map_err(io("stat the snapshot"))? {
+            return Ok(None);
+        }
+        let f = self
+            .fs
+            .open(&path, false)
+            .map_err(io("open the snapshot"))?;
+        let buf = Self::read_all(f.as_ref(), "the snapshot")?;
+        let (meta, snapshot) = decode_snapshot_file(&buf)?;
+        Ok(Some(SnapshotFile {
+            meta,
+            snapshot,
+            bytes: buf,
+        }))
+    }
+
+    /// Whether the log holds `meta`'s last entry (or is compacted exactly through it).
+    fn holds(&self, meta: &SnapshotMeta) -> bool {
+        if meta.index == self.offset {
+            return meta.term == self.offset_term;
+        }
+        self.entries
+            .iter()
+            .any(|e| e.0 == meta.index && e.1 == meta.term)
+    }
+
+    /// Replaces the log by the end of a snapshot at `meta` (`version` its engine version).
+    fn reset_log(&mut self, meta: &SnapshotMeta, version: u64) -> Result<()> {
+        let header = encode_log_header(meta.index, meta.term, version);
+        replace(self.fs.as_ref(), &self.dir, LOG, &header)?;
+        self.log = self
+            .fs
+            .open(&self.dir.join(LOG), false)
+            .map_err(io("reopen the log"))?;
+        self.entries.clear();
+        (self.offset, self.offset_term, self.base_version) = (meta.index, meta.term, version);
+        Ok(())
+    }
+}
+
+/// `raft.snap` as read: its meta (`None` for a part 1 file), the engine snapshot, the raw image.
+struct SnapshotFile {
+    meta: Option<SnapshotMeta>,
+    snapshot: Snapshot,
+    bytes: Vec<u8>,
 }
 
 /// Writes `name` in `dir` atomically: a temporary file, fsync, rename, directory fsync.
@@ -166,7 +224,24 @@ impl Storage for FsStorage {
         } else {
             None
         };
-        let entries = self.scan()?;
+        let mut entries = self.scan()?;
+        let mut image = None;
+        if let Some(SnapshotFile {
+            meta: Some(meta),
+            snapshot,
+            bytes,
+        }) = self.read_snapshot()?
+        {
+            if meta.index > self.offset && !self.holds(&meta) {
+                // A crash in the middle of an install: finish it.
+                self.reset_log(&meta, snapshot.version)?;
+                entries.clear();
+            }
+            image = Some(SnapshotImage {
+                meta,
+                bytes: bytes.into(),
+            });
+        }
         Ok(Loaded {
             restored: Restored {
                 hard_state,
@@ -174,6 +249,7 @@ impl Storage for FsStorage {
                 snapshot_term: self.offset_term,
                 entries,
                 membership,
+                snapshot: image,
             },
             base_version: self.base_version,
         })
@@ -249,24 +325,50 @@ impl Storage for FsStorage {
         Ok(())
     }
 
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
-        replace(
-            self.fs.as_ref(),
-            &self.dir,
-            SNAP,
-            &encode_snapshot(snapshot),
-        )
+    fn save_snapshot(&mut self, image: &SnapshotImage) -> Result<()> {
+        replace(self.fs.as_ref(), &self.dir, SNAP, &image.bytes)
     }
 
     fn load_snapshot(&self) -> Result<Option<Snapshot>> {
-        let path = self.dir.join(SNAP);
-        if !self.fs.exists(&path).map_err(io("stat the snapshot"))? {
-            return Ok(None);
+        Ok(self.read_snapshot()?.map(|f| f.snapshot))
+    }
+
+    fn stage_snapshot(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        if offset == 0 || self.staged.is_none() {
+            let f = self
+                .fs
+                .open(&self.dir.join(STAGED), true)
+                .map_err(io("create the staged snapshot"))?;
+            f.set_len(0).map_err(io("truncate the staged snapshot"))?;
+            self.staged = Some(f);
         }
-        let f = self
-            .fs
-            .open(&path, false)
-            .map_err(io("open the snapshot"))?;
-        decode_snapshot(&Self::read_all(f.as_ref(), "the snapshot")?).map(Some)
+        let f = self.staged.as_ref().expect("opened above");
+        f.write_at(data, offset)
+            .map_err(io("write the staged snapshot"))
+    }
+
+    fn install_snapshot(&mut self, total: u64) -> Result<Option<Installed>> {
+        let Some(f) = self.staged.take() else {
+            return Ok(None);
+        };
+        let buf = Self::read_all(f.as_ref(), "the staged snapshot")?;
+        drop(f);
+        self.fs
+            .remove_file(&self.dir.join(STAGED))
+            .map_err(io("remove the staged snapshot"))?;
+        let decoded = (buf.len() as u64 == total)
+            .then(|| decode_snapshot_image(&buf).ok())
+            .flatten();
+        let Some((meta, snapshot)) = decoded else {
+            return Ok(None);
+        };
+        // The snapshot first: a crash before the log is rewritten is finished by `load`.
+        replace(self.fs.as_ref(), &self.dir, SNAP, &buf)?;
+        self.reset_log(&meta, snapshot.version)?;
+        let image = SnapshotImage {
+            meta,
+            bytes: buf.into(),
+        };
+        Ok(Some(Installed { image, snapshot }))
     }
 }

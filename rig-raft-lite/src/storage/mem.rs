@@ -3,10 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use rig_core::{Result, Snapshot};
 
-use super::{Loaded, Storage};
-use crate::core::{Entry, HardState, Restored, StoredMembership};
+use super::snapshot_file::decode_snapshot_image;
+use super::{Installed, Loaded, Storage};
+use crate::core::{Entry, HardState, Restored, SnapshotImage, SnapshotMeta, StoredMembership};
 
 /// The written log is `written`; the durable one (what a power loss keeps) is
 /// `written[..clean]` followed by `shadow`, the durable entries that later writes replaced.
@@ -20,13 +22,36 @@ struct Disk {
     written: Vec<Entry>,
     clean: usize,
     shadow: Vec<Entry>,
-    snapshot: Option<Snapshot>,
+    /// The snapshot image and the engine snapshot in it.
+    snapshot: Option<(SnapshotImage, Snapshot)>,
+    /// An incoming image (lost on a crash).
+    staged: Vec<u8>,
     membership: Option<StoredMembership>,
 }
 
 impl Disk {
     fn synced_last(&self) -> Option<&Entry> {
         self.shadow.last().or(self.written[..self.clean].last())
+    }
+
+    /// Replaces the log by the end of a snapshot at `meta` (`version` its engine version).
+    fn reset_log(&mut self, meta: &SnapshotMeta, version: u64) {
+        self.written.clear();
+        self.shadow.clear();
+        self.clean = 0;
+        (self.offset, self.offset_term, self.base_version) = (meta.index, meta.term, version);
+    }
+
+    /// Whether the log holds `meta`'s last entry (or is compacted exactly through it).
+    fn holds(&self, meta: &SnapshotMeta) -> bool {
+        if meta.index == self.offset {
+            return meta.term == self.offset_term;
+        }
+        meta.index > self.offset
+            && self
+                .written
+                .get((meta.index - self.offset - 1) as usize)
+                .is_some_and(|e| e.term == meta.term)
     }
 }
 
@@ -55,12 +80,18 @@ impl MemStorage {
         d.written.truncate(d.clean);
         d.written.append(&mut d.shadow);
         d.clean = d.written.len();
+        d.staged.clear();
     }
 }
 
 impl Storage for MemStorage {
     fn load(&mut self) -> Result<Loaded> {
-        let d = self.disk();
+        let mut d = self.disk();
+        if let Some((image, snap)) = d.snapshot.clone() {
+            if image.meta.index > d.offset && !d.holds(&image.meta) {
+                d.reset_log(&image.meta, snap.version);
+            }
+        }
         Ok(Loaded {
             restored: Restored {
                 hard_state: d.hs,
@@ -68,6 +99,7 @@ impl Storage for MemStorage {
                 snapshot_term: d.offset_term,
                 entries: d.written.clone(),
                 membership: d.membership.clone(),
+                snapshot: d.snapshot.as_ref().map(|(i, _)| i.clone()),
             },
             base_version: d.base_version,
         })
@@ -128,12 +160,45 @@ impl Storage for MemStorage {
         Ok(())
     }
 
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<()> {
-        self.disk().snapshot = Some(snapshot.clone());
+    fn save_snapshot(&mut self, image: &SnapshotImage) -> Result<()> {
+        let (_, snapshot) = decode_snapshot_image(&image.bytes)?;
+        self.disk().snapshot = Some((image.clone(), snapshot));
         Ok(())
     }
 
     fn load_snapshot(&self) -> Result<Option<Snapshot>> {
-        Ok(self.disk().snapshot.clone())
+        Ok(self.disk().snapshot.as_ref().map(|(_, s)| s.clone()))
+    }
+
+    fn stage_snapshot(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let mut d = self.disk();
+        if offset == 0 {
+            d.staged.clear();
+        }
+        let offset = offset as usize;
+        if d.staged.len() < offset + data.len() {
+            d.staged.resize(offset + data.len(), 0);
+        }
+        d.staged[offset..offset + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn install_snapshot(&mut self, total: u64) -> Result<Option<Installed>> {
+        let mut guard = self.disk();
+        let d = &mut *guard;
+        let staged = std::mem::take(&mut d.staged);
+        let decoded = (staged.len() as u64 == total)
+            .then(|| decode_snapshot_image(&staged).ok())
+            .flatten();
+        let Some((meta, snapshot)) = decoded else {
+            return Ok(None);
+        };
+        let image = SnapshotImage {
+            meta,
+            bytes: Bytes::from(staged),
+        };
+        d.snapshot = Some((image.clone(), snapshot.clone()));
+        d.reset_log(&image.meta, snapshot.version);
+        Ok(Some(Installed { image, snapshot }))
     }
 }

@@ -7,13 +7,15 @@ mod fs;
 mod mem;
 mod members_file;
 mod records;
+mod snapshot_file;
 
 pub use fs::FsStorage;
 pub use mem::MemStorage;
+pub use snapshot_file::{decode_snapshot_image, encode_snapshot_image};
 
 use rig_core::{Result, Snapshot};
 
-use crate::core::{Entry, HardState, Restored, StoredMembership};
+use crate::core::{Entry, HardState, Restored, SnapshotImage, StoredMembership};
 
 /// What a node reloads at start-up.
 #[derive(Debug, Clone, Default)]
@@ -24,9 +26,21 @@ pub struct Loaded {
     pub base_version: u64,
 }
 
+/// What [`Storage::install_snapshot`] installed: the image and the engine snapshot in it.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// The image (now the node's snapshot file).
+    pub image: SnapshotImage,
+    /// The engine's snapshot it holds.
+    pub snapshot: Snapshot,
+}
+
 /// A node's disk.
 pub trait Storage: Send + std::fmt::Debug + 'static {
-    /// Loads what survived (after a crash: only what was synced).
+    /// Loads what survived (after a crash: only what was synced), with the snapshot image. A
+    /// snapshot beyond the log's compaction point whose last entry the log does not hold (a
+    /// crash in the middle of [`install_snapshot`](Storage::install_snapshot)) MUST finish that
+    /// install: the log is replaced by the snapshot's end, durably, before this returns.
     fn load(&mut self) -> Result<Loaded>;
     /// Persists the term and vote; MUST be durable (fsync + rename) when this returns.
     fn save_hard_state(&mut self, hs: HardState) -> Result<()>;
@@ -39,8 +53,17 @@ pub trait Storage: Send + std::fmt::Debug + 'static {
     fn sync(&mut self) -> Result<Option<(u64, u64)>>;
     /// Drops entries through `through` (durable), recording `base_version` for reloads.
     fn compact(&mut self, through: u64, base_version: u64) -> Result<()>;
-    /// Stores a snapshot durably (the previous one stays loadable until this returns).
-    fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<()>;
-    /// The newest durable snapshot.
+    /// Stores a snapshot image (see [`encode_snapshot_image`]) durably, with write, fsync and
+    /// rename: the previous one stays loadable until this returns.
+    fn save_snapshot(&mut self, image: &SnapshotImage) -> Result<()>;
+    /// The engine snapshot in the newest durable image.
     fn load_snapshot(&self) -> Result<Option<Snapshot>>;
+    /// Writes a chunk of an incoming image at `offset`; offset 0 drops whatever was staged.
+    /// Need not be durable, and MUST NOT touch the current snapshot or log.
+    fn stage_snapshot(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Verifies the staged image (exactly `total` bytes, checksum); when good, makes it the
+    /// durable snapshot, then replaces the log by its end (no entries, compacted through its
+    /// index, the base version its version), durably, and returns it. A bad image is dropped
+    /// and gives `Ok(None)`.
+    fn install_snapshot(&mut self, total: u64) -> Result<Option<Installed>>;
 }

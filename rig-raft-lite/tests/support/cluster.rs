@@ -8,10 +8,13 @@ use bytes::Bytes;
 use rig_core::seams::{Rand, SeededRand};
 use rig_raft_lite::core::{
     is_control, Change, CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, Raft,
-    Restored, StoredMembership,
+    Restored, SnapshotImage, StoredMembership,
 };
 
 use super::invariants::Checker;
+
+#[path = "cluster_snapshots.rs"]
+mod snapshots;
 
 /// One node's disk: what survives a crash.
 #[derive(Debug, Default, Clone)]
@@ -25,6 +28,8 @@ struct Disk {
     synced: Vec<Entry>,
     /// The membership file (written with fsync and rename: survives every crash).
     membership: Option<StoredMembership>,
+    /// The snapshot file (written with fsync and rename).
+    snap: Option<SnapshotImage>,
 }
 
 impl Disk {
@@ -44,6 +49,31 @@ impl Disk {
         self.written.retain(|e| e.index > through);
         self.offset = through;
         self.offset_term = term;
+    }
+
+    /// Replaces the log by the end of an installed snapshot.
+    fn install(&mut self, image: SnapshotImage) {
+        self.written.clear();
+        self.synced.clear();
+        (self.offset, self.offset_term) = (image.meta.index, image.meta.term);
+        self.snap = Some(image);
+    }
+
+    /// What storage's load does after a crash in the middle of an install: a snapshot beyond
+    /// the log whose last entry the log lacks replaces the log.
+    fn finish_install(&mut self) {
+        let Some(image) = self.snap.clone() else {
+            return;
+        };
+        let meta = &image.meta;
+        let holds = meta.index == self.offset && meta.term == self.offset_term
+            || self
+                .written
+                .iter()
+                .any(|e| e.index == meta.index && e.term == meta.term);
+        if meta.index > self.offset && !holds {
+            self.install(image);
+        }
     }
 }
 
@@ -67,9 +97,11 @@ pub struct Options {
     pub crash: Crash,
     /// Steps of chaos.
     pub steps: usize,
+    /// Snapshot chunk size in bytes (0: nodes never snapshot, only compact through the floor).
+    pub chunk: usize,
     /// Nodes beyond `nodes` that may join (as observers, promoted once caught up); with any,
-    /// members are also removed, and nodes do not compact (a joiner is served the whole log;
-    /// catching up from a snapshot is the snapshot stream's business).
+    /// members are also removed. Without snapshots (`chunk` 0) such sweeps do not compact (a
+    /// joiner is then served the whole log).
     pub spare: u64,
 }
 
@@ -100,6 +132,14 @@ pub struct Stats {
     pub filled_from_peers: u64,
     /// See `filled_from_peers`.
     pub filled_from_leader: u64,
+    /// Snapshots saved by a node's state machine, chunks sent, and snapshots installed.
+    pub snapshots_saved: u64,
+    /// See `snapshots_saved`.
+    pub snapshot_chunks: u64,
+    /// See `snapshots_saved`.
+    pub snapshots_installed: u64,
+    /// Snapshots installed by nodes that joined (spares).
+    pub joiner_installs: u64,
 }
 
 /// The cluster.
@@ -120,6 +160,8 @@ pub struct Cluster {
     changes: BTreeSet<(u64, Bytes)>,
     /// (term, leader) pairs seen, to count elections during a change.
     leaders: BTreeSet<(u64, NodeId)>,
+    /// Per node: the snapshot image being received (in memory: lost on a crash).
+    incoming: Vec<Vec<u8>>,
     pub stats: Stats,
 }
 
@@ -142,6 +184,7 @@ impl Cluster {
             joined: BTreeSet::new(),
             changes: BTreeSet::new(),
             leaders: BTreeSet::new(),
+            incoming: vec![Vec::new(); n],
             stats: Stats::default(),
         };
         for id in 1..=c.opts.nodes {
@@ -156,6 +199,10 @@ impl Cluster {
         cfg.commit_mode = self.opts.mode;
         cfg.max_inflight = 3;
         cfg.max_batch = 4;
+        // Tiny chunks: a snapshot of a few entries already takes several, two in flight.
+        cfg.snapshot_chunk = self.opts.chunk.max(1);
+        cfg.snapshot_window = 2;
+        cfg.compaction_retention = self.pick(3);
         cfg
     }
 
@@ -163,6 +210,7 @@ impl Cluster {
         // Recovery fsyncs whatever the page cache still holds.
         let d = &mut self.disks[(id - 1) as usize];
         d.synced = d.written.clone();
+        d.finish_install();
         let d = &self.disks[(id - 1) as usize];
         let restored = Restored {
             hard_state: d.hs,
@@ -170,10 +218,12 @@ impl Cluster {
             snapshot_term: d.offset_term,
             entries: d.written.clone(),
             membership: d.membership.clone(),
+            snapshot: d.snap.clone(),
         };
         let raft = Raft::new(self.config(id), Box::new(self.rand.split()), restored);
-        self.checker.restarted(id, d.offset);
+        self.checker.restarted(id, raft.applied());
         self.nodes[(id - 1) as usize] = Some(raft);
+        self.incoming[(id - 1) as usize].clear();
     }
 
     fn chance(&self, percent: u64) -> bool {
@@ -216,14 +266,28 @@ impl Cluster {
     }
 
     fn handle(&mut self, id: NodeId, outs: Vec<Output>) {
-        let disk = &mut self.disks[(id - 1) as usize];
+        let mut answers = Vec::new();
         for out in outs {
+            let disk = &mut self.disks[(id - 1) as usize];
             match out {
                 Output::Send(to, msg) => {
-                    if let Message::TimeoutNow { .. } = msg {
-                        self.stats.transfers += 1;
+                    match msg {
+                        Message::TimeoutNow { .. } => self.stats.transfers += 1,
+                        Message::Snapshot { .. } => self.stats.snapshot_chunks += 1,
+                        _ => {}
                     }
                     self.net.push((id, to, msg))
+                }
+                Output::StageSnapshot { offset, data, .. } => {
+                    let staged = &mut self.incoming[(id - 1) as usize];
+                    if offset == 0 {
+                        staged.clear();
+                    }
+                    assert_eq!(staged.len() as u64, offset, "node {id}: chunks in order");
+                    staged.extend_from_slice(&data);
+                }
+                Output::InstallSnapshot { index, total, .. } => {
+                    answers.push(self.install(id, index, total));
                 }
                 Output::PersistHardState(hs) => disk.hs = hs,
                 Output::PersistEntries(entries) => disk.write(&entries),
@@ -266,6 +330,9 @@ impl Cluster {
                 | Output::ProposalRejected { .. }
                 | Output::MembershipRejected { .. } => {}
             }
+        }
+        for input in answers {
+            self.input(id, input);
         }
     }
 
@@ -328,8 +395,8 @@ impl Cluster {
             self.input(lid, Input::ChangeMembership(change));
             if let Some(r) = self.nodes[(lid - 1) as usize].as_ref() {
                 if r.membership().contains(id) {
-                    // The join hands over the membership; the whole log follows by replication
-                    // (membership sweeps do not compact: see `Options::spare`).
+                    // The join hands over the membership; the log (or a snapshot, when the
+                    // leader compacted) follows by replication.
                     self.disks[(id - 1) as usize].membership = Some(r.stored_membership());
                     self.joined.insert(id);
                     self.start(id);
@@ -408,11 +475,8 @@ impl Cluster {
                 let to = 1 + self.pick(n);
                 self.input(node, Input::TransferLeader(to));
             }
-            96..=97 if self.opts.spare == 0 => {
-                let through = self.nodes[(node - 1) as usize]
-                    .as_ref()
-                    .map_or(0, Raft::applied);
-                self.input(node, Input::Compact(through));
+            96..=97 if self.opts.spare == 0 || self.opts.chunk > 0 => {
+                self.snapshot_and_compact(node)
             }
             _ => {
                 self.next_read += 1;
@@ -481,13 +545,6 @@ impl Cluster {
                 self.input(id, Input::Tick);
             }
         }
-        panic!(
-            "no progress after healing: {:?}",
-            self.nodes
-                .iter()
-                .flatten()
-                .map(|r| (r.id(), r.role(), r.term(), r.commit(), r.last_index()))
-                .collect::<Vec<_>>()
-        );
+        panic!("no progress after healing: {}", self.describe());
     }
 }

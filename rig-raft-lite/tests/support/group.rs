@@ -126,9 +126,13 @@ impl Log for Group {
     async fn wait_committed(&self, after: u64) -> Result<u64> {
         self.lead().wait_committed(after).await
     }
-    /// Every node's engine snapshots its own state; the group saves the snapshot on each.
+    /// Every node's engine snapshots its own state; the group saves the snapshot on each, once
+    /// that node committed its version (an engine snapshots only what it applied).
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<()> {
         for node in &self.nodes {
+            while node.committed() < snapshot.version {
+                node.wait_committed(node.committed()).await?;
+            }
             node.save_snapshot(snapshot.clone()).await?;
         }
         Ok(())

@@ -25,7 +25,38 @@ pub struct Checker {
     /// index -> (term, data) of every entry some state machine applied.
     applied: BTreeMap<u64, (u64, Bytes)>,
     applied_upto: BTreeMap<NodeId, u64>,
+    /// Per node: what its state machine holds, index -> (term, data) (kept across crashes and
+    /// cut back to where the node restarts; replaced by an installed snapshot).
+    states: BTreeMap<NodeId, BTreeMap<u64, (u64, Bytes)>>,
     max_commit: u64,
+}
+
+/// A state machine's state through some index, as a snapshot holds it.
+fn encode_state(state: &BTreeMap<u64, (u64, Bytes)>) -> Bytes {
+    let mut out = Vec::new();
+    for (i, (term, data)) in state {
+        out.extend_from_slice(&i.to_le_bytes());
+        out.extend_from_slice(&term.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    Bytes::from(out)
+}
+
+fn decode_state(mut buf: &[u8]) -> BTreeMap<u64, (u64, Bytes)> {
+    let mut state = BTreeMap::new();
+    let word = |buf: &mut &[u8]| {
+        let (w, rest) = buf.split_at(8);
+        *buf = rest;
+        u64::from_le_bytes(w.try_into().expect("8 bytes"))
+    };
+    while !buf.is_empty() {
+        let (i, term, len) = (word(&mut buf), word(&mut buf), word(&mut buf));
+        let (data, rest) = buf.split_at(len as usize);
+        state.insert(i, (term, Bytes::copy_from_slice(data)));
+        buf = rest;
+    }
+    state
 }
 
 impl Checker {
@@ -39,6 +70,7 @@ impl Checker {
             committed_in: BTreeMap::new(),
             applied: BTreeMap::new(),
             applied_upto: BTreeMap::new(),
+            states: BTreeMap::new(),
             max_commit: 0,
         }
     }
@@ -56,17 +88,55 @@ impl Checker {
         }
     }
 
-    /// A node (re)started with its state machine at `offset`.
-    pub fn restarted(&mut self, id: NodeId, offset: u64) {
-        self.applied_upto.insert(id, offset);
+    /// A node (re)started with its state machine at `applied` (its snapshot, or its
+    /// compaction point).
+    pub fn restarted(&mut self, id: NodeId, applied: u64) {
+        self.applied_upto.insert(id, applied);
+        self.states
+            .entry(id)
+            .or_default()
+            .retain(|&i, _| i <= applied);
+    }
+
+    /// Node `id`'s state through `index` as a snapshot would hold it, when the checker knows
+    /// every entry of it.
+    pub fn state_of(&self, id: NodeId, index: u64) -> Option<Bytes> {
+        let state = self.states.get(&id)?;
+        let known = state.len() as u64 == index && state.keys().next_back() == Some(&index);
+        (known || index == 0 && state.is_empty()).then(|| encode_state(state))
+    }
+
+    /// Node `id` installed a snapshot through `index` holding `content`: it must be a state
+    /// machine's history (state machine safety), and becomes the node's state.
+    pub fn installed(&mut self, id: NodeId, index: u64, content: &[u8]) {
+        let state = decode_state(content);
+        assert!(
+            state.len() as u64 == index && state.keys().next_back().is_none_or(|&i| i == index),
+            "node {id}: a snapshot through {index} with {} entries",
+            state.len()
+        );
+        if self.commit_is_safe {
+            for (&i, (term, data)) in &state {
+                let seen = self.applied.entry(i).or_insert((*term, data.clone()));
+                assert_eq!(
+                    *seen,
+                    (*term, data.clone()),
+                    "node {id}: installed snapshot differs at {i}"
+                );
+            }
+        }
+        self.applied_upto.insert(id, index);
+        self.states.insert(id, state);
     }
 
     /// A node's state machine applied `entries`.
     pub fn applied(&mut self, id: NodeId, entries: &[Entry]) {
         let upto = self.applied_upto.entry(id).or_insert(0);
+        let state = self.states.entry(id).or_default();
         for e in entries {
             assert_eq!(e.index, *upto + 1, "node {id} applied out of order");
             *upto = e.index;
+            state.insert(e.index, (e.term, e.data.clone()));
             if self.commit_is_safe {
                 let seen = self
                     .applied
@@ -105,6 +175,14 @@ impl Checker {
             "node {id}: compacted {compacted} applied {applied} commit {commit} last {last} durable {}",
             r.durable()
         );
+        if let Some(snap) = r.snapshot_meta() {
+            // compacted <= snapshot <= applied: the log never drops what the snapshot lacks.
+            assert!(
+                compacted <= snap.index && snap.index <= applied,
+                "node {id}: compacted {compacted} snapshot {} applied {applied}",
+                snap.index
+            );
+        }
         if r.is_leader() {
             let first = *self.leaders.entry(r.term()).or_insert_with(|| {
                 stats.elections += 1;
