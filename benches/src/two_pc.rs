@@ -42,9 +42,11 @@ pub(crate) fn run(clients: usize, ops: usize, op_bytes: usize) -> Report {
         // The leaked replica keeps serving; the primary is not closed (the runtime is dropped).
         let measured = crate::engine::drive(Arc::clone(&log), clients, ops, op_bytes, false).await;
         // How the rounds went (on stderr, beside the report): batch size, overlap, commits.
-        let r = log.status().rounds;
+        let status = log.status();
+        let r = status.rounds;
         eprintln!(
-            "2pc rounds: {} started, {:.1} ops/round, {} commit points, at most {} in flight",
+            "2pc rounds ({:?}): {} started, {:.1} ops/round, {} commit points, at most {} in flight",
+            status.mode,
             r.started,
             r.ops as f64 / r.started.max(1) as f64,
             r.commits,

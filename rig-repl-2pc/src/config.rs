@@ -122,7 +122,7 @@ pub struct Status {
     pub committed: u64,
     /// The replicas (on a primary).
     pub replicas: Vec<ReplicaStatus>,
-    /// The primary's rounds (zero on a replica).
+    /// The rounds this node ran as primary (kept once it stopped; zero if it never was one).
     pub rounds: RoundStats,
 }
 

@@ -81,15 +81,18 @@
 //! local log, which then drops the records before it: memory and disk hold only the entries
 //! after the newest snapshot. A replica that needs entries its primary compacted (it was wiped,
 //! or fell that far behind) is sent the snapshot in chunks, installs it, and fetches the
-//! entries after it. An engine running on that replica restores the snapshot when it is
-//! reopened.
+//! entries after it. The installed snapshot is durable and is the one
+//! [`Log::load_snapshot`](rig_core::Log::load_snapshot) returns before the log's
+//! `first_version` moves past it (and the commit point is at least its version), so an engine
+//! running on that replica restores it on the spot and goes on applying the entries after it,
+//! without being reopened.
 //!
 //! # Batching and pipelining
 //! Every `append` queued when the primary looks joins one round (up to 4096 operations), so
 //! concurrent writers share one prepare fsync, one replica fsync and one round trip. Up to 8
-//! rounds are in flight at once: a new round's Prepare goes out right behind the previous one,
-//! without waiting for its answer, and its local prepare is queued behind the previous
-//! round's. Both nodes write through a group-committing local log, so one fsync usually covers
+//! rounds are in flight at once: a new round starts as soon as the previous one is prepared
+//! locally (appends arriving during that fsync form the new round), and its Prepare goes out
+//! right behind the previous one, without waiting for the replicas' answer. Both nodes write through a group-committing local log, so one fsync usually covers
 //! several rounds (and the `Commit`s between them), and the primary's fsync of one round
 //! overlaps the replica's fsync of the ones before it. A replica handles messages as they
 //! arrive and sends each answer, in order, once the records before it are durable.

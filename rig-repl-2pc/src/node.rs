@@ -131,7 +131,7 @@ impl Node {
     }
 
     pub(crate) fn status(&self) -> Status {
-        let (mode, replicas, rounds) = match &*self.role() {
+        let (mode, replicas) = match &*self.role() {
             RoleState::Primary { .. } => {
                 let replicas = self.replicas.lock().expect("2pc status lock").clone();
                 let mode = if replicas.iter().any(|r| r.lagging) {
@@ -139,15 +139,12 @@ impl Node {
                 } else {
                     Mode::Sync
                 };
-                (
-                    mode,
-                    replicas,
-                    *self.rounds.lock().expect("2pc status lock"),
-                )
+                (mode, replicas)
             }
-            RoleState::Replica { .. } => (Mode::Replica, Vec::new(), RoundStats::default()),
-            RoleState::Stopped(_) => (Mode::Fenced, Vec::new(), RoundStats::default()),
+            RoleState::Replica { .. } => (Mode::Replica, Vec::new()),
+            RoleState::Stopped(_) => (Mode::Fenced, Vec::new()),
         };
+        let rounds = *self.rounds.lock().expect("2pc status lock");
         let state = self.store.state();
         Status {
             mode,

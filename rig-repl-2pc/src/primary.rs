@@ -2,10 +2,10 @@
 //! commit locally, commit on the replicas, acknowledge) and catches lagging replicas up.
 //!
 //! Rounds are pipelined: every `append` queued when the driver looks joins one new round, which
-//! starts at once if fewer than [`WINDOW`] rounds are in flight. Its Prepare goes to the
-//! replicas before the local prepare fsync, so the two overlap, and the local fsync of a round
-//! overlaps the replicas' fsync of the rounds before it (the local log's group commit and the
-//! replica's merge whatever is queued). Rounds commit strictly in version order: the oldest
+//! starts as soon as the newest round in flight is durable here, if fewer than [`WINDOW`] rounds
+//! are in flight. Its Prepare goes to the replicas before the local prepare fsync, so the two
+//! overlap, and the local fsync of a round overlaps the replicas' fsync of the rounds before it
+//! (the local log's group commit and the replica's merge whatever is queued). Rounds commit strictly in version order: the oldest
 //! round commits once it is durable here and every required replica answered *its* Prepare, and
 //! one `Commit` covers every round ready at that moment. A failed round (timeout under
 //! `Strict`, a newer primary, a failed write) fails every round after it too: they are rolled
@@ -229,7 +229,10 @@ impl Driver {
                 None => std::future::pending().await,
             }
         };
-        let room = self.window.len() < WINDOW;
+        // A new round starts once the newest one is durable here: appends arriving during an
+        // fsync form one round (larger rounds, fewer messages and fsyncs), and its prepare
+        // still overlaps the replicas' work on the rounds before.
+        let room = self.window.len() < WINDOW && self.window.back().is_none_or(|r| r.local);
         tokio::select! {
             biased;
             (i, ev) = next_event(&mut self.events, &mut self.next_link) => {

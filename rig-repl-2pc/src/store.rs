@@ -361,6 +361,10 @@ impl Store {
 
     /// Installs `snapshot`, shipped by the primary: everything through its version is
     /// committed. Entries held past it stay (prepared); entries through it are dropped.
+    ///
+    /// The Log contract for an engine on this node: the snapshot is saved (durable, and the one
+    /// `load_snapshot` returns) before the checkpoint moves `first_version` past the entries it
+    /// covers, and the checkpoint commits through its version at the same moment.
     pub(crate) async fn install(&self, snapshot: Snapshot) -> Result<()> {
         let version = snapshot.version;
         self.save_snapshot(snapshot).await?;

@@ -3,45 +3,8 @@
 
 mod support;
 
-use bytes::Bytes;
-use rig_core::{async_trait, Error, Operation, Rejection, Rig, Service, ServiceError};
+use rig_core::{Error, Operation, Rig};
 use support::*;
-
-/// Sums the numbers it is given.
-#[derive(Default)]
-struct Sum {
-    version: u64,
-    total: i64,
-}
-
-#[async_trait]
-impl Service for Sum {
-    type Output = i64;
-    async fn version(&self) -> u64 {
-        self.version
-    }
-    async fn validate(&self, op: &Operation) -> Result<(), Rejection> {
-        op.decode::<i64>().map(|_| ())
-    }
-    async fn apply(&mut self, version: u64, op: &Operation) -> Result<i64, ServiceError> {
-        self.total += op
-            .decode::<i64>()
-            .map_err(|e| ServiceError(e.to_string()))?;
-        self.version = version;
-        Ok(self.total)
-    }
-    async fn snapshot(&self) -> Result<Bytes, ServiceError> {
-        Ok(self.total.to_string().into())
-    }
-    async fn restore(&mut self, version: u64, data: Bytes) -> Result<(), ServiceError> {
-        let text = std::str::from_utf8(&data).map_err(|e| ServiceError(e.to_string()))?;
-        self.total = text
-            .parse()
-            .map_err(|e: std::num::ParseIntError| ServiceError(e.to_string()))?;
-        self.version = version;
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_replica_engine_follows_and_redirects() {

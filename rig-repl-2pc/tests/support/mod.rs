@@ -94,3 +94,47 @@ pub async fn committed_data(log: &ReplLog, version: u64) -> Vec<String> {
         .map(|p| String::from_utf8(p.op.data.to_vec()).unwrap())
         .collect()
 }
+
+/// A service that sums the numbers it is given (ops `add` with a JSON integer).
+#[derive(Default)]
+pub struct Sum {
+    pub version: u64,
+    pub total: i64,
+}
+
+#[rig_core::async_trait]
+impl rig_core::Service for Sum {
+    type Output = i64;
+    async fn version(&self) -> u64 {
+        self.version
+    }
+    async fn validate(&self, op: &rig_core::Operation) -> Result<(), rig_core::Rejection> {
+        op.decode::<i64>().map(|_| ())
+    }
+    async fn apply(
+        &mut self,
+        version: u64,
+        op: &rig_core::Operation,
+    ) -> Result<i64, rig_core::ServiceError> {
+        self.total += op
+            .decode::<i64>()
+            .map_err(|e| rig_core::ServiceError(e.to_string()))?;
+        self.version = version;
+        Ok(self.total)
+    }
+    async fn snapshot(&self) -> Result<bytes::Bytes, rig_core::ServiceError> {
+        Ok(self.total.to_string().into())
+    }
+    async fn restore(
+        &mut self,
+        version: u64,
+        data: bytes::Bytes,
+    ) -> Result<(), rig_core::ServiceError> {
+        let text = std::str::from_utf8(&data).map_err(|e| rig_core::ServiceError(e.to_string()))?;
+        self.total = text
+            .parse()
+            .map_err(|e: std::num::ParseIntError| rig_core::ServiceError(e.to_string()))?;
+        self.version = version;
+        Ok(())
+    }
+}
