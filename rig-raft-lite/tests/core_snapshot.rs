@@ -98,13 +98,16 @@ fn start_stream(leader: &mut Raft) -> Vec<(NodeId, Message)> {
     };
     step(leader, Input::ChangeMembership(add));
     let term = leader.term();
-    // The observer answers the leader's probe: its log is empty.
+    // The observer answers heartbeats (and a probe, if the leader sends one) with an empty log.
     for _ in 0..10 {
         let mut sent = step(leader, Input::Tick);
         sent.extend(step(
             leader,
             Input::Message(2, Message::HeartbeatResp { term, seq: 0 }),
         ));
+        if !chunks(&sent).is_empty() {
+            return sent;
+        }
         let probe = sent.iter().find_map(|(to, m)| match m {
             Message::Append { prev_index, .. } if *to == 2 => Some(*prev_index),
             _ => None,
@@ -119,7 +122,7 @@ fn start_stream(leader: &mut Raft) -> Vec<(NodeId, Message)> {
             return step(leader, Input::Message(2, reject));
         }
     }
-    panic!("the leader never probed the observer");
+    panic!("the leader never streamed to the observer");
 }
 
 fn resp(term: u64, index: u64, next: u64, done: bool) -> Input {

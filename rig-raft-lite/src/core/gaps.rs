@@ -120,6 +120,14 @@ impl Raft {
     /// only from the leader.
     pub(super) fn on_fetch(&mut self, asker: NodeId, from: u64, to: u64) {
         let term = self.hs.term;
+        if self.role == RoleKind::Leader && from <= self.log.offset() {
+            // Compacted here: the asker needs the snapshot (see `snapshot_stream.rs`).
+            if let Some(pr) = self.progress.get_mut(&asker).filter(|p| !p.receiving_snapshot()) {
+                pr.restart_probe(from.max(1));
+                self.send_append(asker);
+                return;
+            }
+        }
         let limit = if self.role == RoleKind::Leader {
             self.log.last_index()
         } else {

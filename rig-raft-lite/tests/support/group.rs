@@ -40,6 +40,18 @@ impl Group {
         sim_disks: Vec<(SimFs, SimFsController)>,
         seed: u64,
     ) -> Self {
+        Self::start_tuned(n, mode, disks, sim_disks, seed, |_| {}).await
+    }
+
+    /// Like [`start_on`](Group::start_on), with `tune` adjusting every node's configuration.
+    pub async fn start_tuned(
+        n: u64,
+        mode: CommitMode,
+        disks: Vec<MemStorage>,
+        sim_disks: Vec<(SimFs, SimFsController)>,
+        seed: u64,
+        tune: impl Fn(&mut Config),
+    ) -> Self {
         let disks = if disks.is_empty() {
             (0..n).map(|_| MemStorage::default()).collect()
         } else {
@@ -50,6 +62,7 @@ impl Group {
             .map(|id| {
                 let mut cfg = Config::new(id, (1..=n).collect());
                 cfg.commit_mode = mode;
+                tune(&mut cfg);
                 let mut opts = Options::new(cfg);
                 opts.tick = Duration::from_millis(5);
                 let inbox = router.register(id);
