@@ -55,10 +55,40 @@
 //! it, and a restarted node refuses votes for `election_ticks`, so the lease is safe as long as
 //! clocks drift apart by less than the margin; a leadership transfer revokes it for the term.
 //!
+//! # Snapshots, streaming and compaction
+//! The engine's snapshot becomes the Raft snapshot. `save_snapshot` maps its version to the log
+//! entry that holds it and stores an *image* (`raft.snap`, see
+//! [`storage::encode_snapshot_image`]): that entry's index and term, the membership in force
+//! there, and the engine's bytes, under one CRC32C, written with fsync and rename. A node
+//! reloads its image at start, so a restarted leader still serves it; a snapshot older than the
+//! node's current one is not stored.
+//!
+//! `compact(through)` drops the entries through the snapshot's entry at once (it no longer
+//! waits for the slowest member), less [`core::Config::compaction_retention`] entries (default
+//! 0): with some retention, a member that lags by fewer entries catches up from the log instead
+//! of a snapshot. In Volatile mode compaction also stops at the `durable` watermark, so entries a
+//! majority power loss could take back stay in the log.
+//!
+//! A member whose next entry the leader compacted away (a lagging follower, a restarted or wiped
+//! node, a joining observer) receives the image as a stream of [`core::Message::Snapshot`]
+//! chunks of at most [`core::Config::snapshot_chunk`] bytes (default 1 MiB), with at most
+//! [`core::Config::snapshot_window`] chunks unconfirmed (default 4). The member stages each chunk
+//! that continues what it holds (`raft.snap.part`; its current snapshot and log are untouched,
+//! so a crash midway loses only the staging) and answers with the offset it wants next; the
+//! leader resumes from there. A new leader or a newer snapshot starts a new stream from offset 0;
+//! a stream without progress for [`core::Config::snapshot_timeout_ticks`] is resent from the
+//! last confirmed offset, and given up and restarted after three resends (the member then
+//! resumes from what it staged). Once complete, the image is verified (length and checksum),
+//! renamed over `raft.snap`, and the log is replaced by its end (a crash between the two is
+//! finished at the next load); only then does the member answer and receive the log after it.
+//! Its `load_snapshot` returns the leader engine's bytes verbatim, `committed() >= version` and
+//! `first_version()` jumps to `version + 1`, so rig's engine restores the snapshot while tailing,
+//! without a reopen. [`RaftLog::snapshots_installed`] counts installs.
+//!
 //! # Tupl's differences from Raft (part 2)
 //! - Membership ([`core::Membership`]): a node joins through seed addresses
 //!   ([`driver::NetNetwork::join`], [`RaftLog::add_member`]) as a non-voting observer that
-//!   receives the log, and the leader promotes it to voter with a control entry once its log
+//!   receives the snapshot (when the log was compacted) and the log, and the leader promotes it to voter with a control entry once its log
 //!   reached the commit index; [`RaftLog::remove_member`] removes one. One change at a time, each
 //!   durable on a majority before the next; control entries are synced and the membership file
 //!   (`raft.members`) is written with fsync and rename in both commit modes. The link handshake
@@ -68,11 +98,11 @@
 //!   range in chunks from a random voting peer (committed entries) or the leader.
 //!
 //! # Limits
-//! Compaction never drops an entry some member may still need (the floor is the prefix durable
-//! on every member), because snapshots are not yet streamed to lagging followers: a joining node
-//! receives the whole log. Replication is message-oriented (entries), not Tupl's byte-range
-//! stream, and the leader does not delegate forwarding to a peer. A leader cannot remove itself
-//! (transfer leadership first).
+//! A node that never saved a snapshot compacts only through the prefix durable on every member
+//! (it would have nothing to stream). The leader holds its image in memory while it serves it
+//! (the engine's snapshot API is in-memory bytes anyway). Replication is message-oriented
+//! (entries), not Tupl's byte-range stream, and the leader does not delegate forwarding to a
+//! peer. A leader cannot remove itself (transfer leadership first).
 #![forbid(unsafe_code)]
 
 pub mod core;

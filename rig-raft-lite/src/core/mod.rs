@@ -6,7 +6,7 @@
 //!
 //! One concern per file: [`election`](self) (pre-vote, votes, check-quorum, transfer),
 //! replication (progress, pipelining, flow control), commit (watermarks, apply), reads (read
-//! index), snapshot (compaction) and snapshot streaming.
+//! index), snapshot (compaction) and snapshot streaming (`snapshot_stream.rs`).
 
 mod commit;
 mod election;
