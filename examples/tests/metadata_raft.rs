@@ -4,8 +4,9 @@
 //! every acknowledged user still there, the killed node rejoining, and a SIGKILL of all three.
 //! Membership: `rig-cli member remove` of a follower through another follower, `/status` listing
 //! the two members left, writes still acknowledged, and 4xx for bad membership requests; a
-//! fourth process joining through `--join`, becoming a voter and applying the log, and `rig-cli
-//! member add` then `remove` of an observer.
+//! fourth process joining through `--join` a group whose logs were compacted, receiving the
+//! snapshot, becoming a voter and applying the log, and `rig-cli member add` then `remove` of an
+//! observer.
 
 mod common;
 
@@ -401,6 +402,16 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                     .unwrap();
             }
 
+            // Every node snapshots and compacts its log: the joiner cannot be served from entry 1.
+            for node in nodes.values() {
+                node.client.snapshot().await.expect("POST /snapshot");
+            }
+            let compacted = c.status().await.unwrap().first_version;
+            assert!(
+                compacted > 1,
+                "the leader compacted its log: first {compacted}"
+            );
+
             // Node 4 joins through a follower's replication address.
             let (raft4, http4) = (free_port(), free_port());
             let seed = group.raft((1..=3).find(|id| *id != leader).unwrap());
@@ -445,6 +456,14 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
             })
             .await;
             assert!(on_fourth.get_user("user-0").await.unwrap().is_some());
+            // Its log starts after the leader's snapshot: it installed the snapshot (its own
+            // engine snapshots only every 100,000 ops), and users 0-4 came with it.
+            let joined = on_fourth.status().await.unwrap();
+            assert!(
+                joined.first_version > 1 && joined.first_version <= compacted,
+                "node 4 installed a snapshot: first version {}, the leader's {compacted}",
+                joined.first_version
+            );
 
             // rig-cli member add: an observer (nothing runs at its address), then remove it.
             let url = format!("http://{}", fourth.addr);
