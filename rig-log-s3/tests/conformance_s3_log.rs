@@ -12,8 +12,6 @@ use rig_log_s3::{S3Log, S3LogOptions};
 use rig_testkit::conformance::{Capabilities, Capability, LogFactory, Restart};
 use rig_testkit::faulty_store::{FaultyObjectStore, FaultyObjectStoreController};
 
-use common::faulty_store::FaultyStore;
-
 /// Logs over one store; a wipe swaps in a fresh store.
 struct S3Factory {
     faults: bool,
@@ -32,10 +30,11 @@ impl S3Factory {
         if !faults {
             return common::memory();
         }
-        let (store, control) = FaultyStore::wrap(common::memory());
+        let (store, control) = common::faulty(common::memory());
         // Every 3rd log PUT fails before the write, every 4th lands but reports an error.
-        control.fail_periodically(3, 4);
-        control.put_latency(Duration::from_millis(1));
+        control.set_fail_before_write_period(3);
+        control.set_fail_after_write_period(4);
+        control.set_put_latency(Duration::from_millis(1));
         store
     }
 

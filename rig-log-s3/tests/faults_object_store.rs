@@ -10,9 +10,9 @@ use object_store::path::Path;
 use object_store::ObjectStore;
 use rig_core::{Durability, Error, Log, Snapshot};
 use rig_log_s3::{S3Log, S3LogOptions};
+use rig_testkit::faulty_store::{FaultyObjectStoreController, StallPoint};
 
-use common::faulty_store::{FaultControl, FaultyStore, Stall};
-use common::{memory, op, options};
+use common::{faulty, memory, op, options};
 
 fn eager() -> S3LogOptions {
     // Seal every append at once so several PUTs are in flight.
@@ -22,15 +22,26 @@ fn eager() -> S3LogOptions {
     }
 }
 
-async fn open_faulty(opts: S3LogOptions) -> (S3Log, FaultControl, std::sync::Arc<dyn ObjectStore>) {
+async fn open_faulty(
+    opts: S3LogOptions,
+) -> (
+    S3Log,
+    FaultyObjectStoreController,
+    std::sync::Arc<dyn ObjectStore>,
+) {
     let shared = memory();
-    let (store, control) = FaultyStore::wrap(shared.clone());
+    let (store, control) = faulty(shared.clone());
     let log = S3Log::open(store, opts).await.unwrap();
     (log, control, shared)
 }
 
-async fn settle(control: &FaultControl, puts: u64) {
-    while control.log_puts() < puts {
+/// How many log PUTs were attempted.
+fn log_puts(control: &FaultyObjectStoreController) -> u64 {
+    control.stats().targeted_puts
+}
+
+async fn settle(control: &FaultyObjectStoreController, puts: u64) {
+    while log_puts(control) < puts {
         tokio::task::yield_now().await;
     }
     for _ in 0..20 {
@@ -53,7 +64,7 @@ async fn log_keys(store: &dyn ObjectStore) -> usize {
 async fn applied_resolves_before_the_put_local_after() {
     common::bounded("applied_resolves_before_the_put_local_after", async {
         let (log, control, _) = open_faulty(options("app")).await;
-        control.stall(Stall::BeforeWrite);
+        control.stall_puts(StallPoint::BeforeWrite);
         let mut applied = log.append(vec![op(1)], Durability::Applied);
         assert_eq!((&mut applied).now_or_never().map(|r| r.unwrap()), Some(1));
         let mut local = log.append(vec![op(2)], Durability::Local);
@@ -69,7 +80,7 @@ async fn applied_resolves_before_the_put_local_after() {
             2,
             "applied entries are readable"
         );
-        control.release();
+        control.release_stalled_puts();
         assert_eq!(local.await.unwrap(), 2);
         assert_eq!(log.durable(), 2);
     })
@@ -81,8 +92,8 @@ async fn applied_resolves_before_the_put_local_after() {
 async fn acknowledgments_stay_in_version_order() {
     common::bounded("acknowledgments_stay_in_version_order", async {
         let (log, control, _) = open_faulty(eager()).await;
-        control.stall(Stall::BeforeWrite);
-        control.stall_only("0000000000000001");
+        control.stall_puts(StallPoint::BeforeWrite);
+        control.stall_only_keys_ending_with(Some("0000000000000001"));
         let mut first = log.append(vec![op(1)], Durability::Local);
         let mut second = log.append(vec![op(2), op(3)], Durability::Local);
         settle(&control, 3).await;
@@ -92,7 +103,7 @@ async fn acknowledgments_stay_in_version_order() {
         );
         assert!((&mut first).now_or_never().is_none());
         assert_eq!(log.durable(), 0);
-        control.release();
+        control.release_stalled_puts();
         assert_eq!(first.await.unwrap(), 1);
         assert_eq!(second.await.unwrap(), 2);
         assert_eq!(log.durable(), 3);
@@ -105,11 +116,11 @@ async fn acknowledgments_stay_in_version_order() {
 async fn an_ambiguous_put_is_settled_by_its_put_id() {
     common::bounded("an_ambiguous_put_is_settled_by_its_put_id", async {
         let (log, control, shared) = open_faulty(options("app")).await;
-        let before = control.log_puts();
-        control.fail_after_next(1);
+        let before = log_puts(&control);
+        control.fail_after_next_puts(1);
         assert_eq!(log.append(vec![op(1)], Durability::Local).await.unwrap(), 1);
         assert_eq!(
-            control.log_puts() - before,
+            log_puts(&control) - before,
             1,
             "settled without writing again"
         );
@@ -126,10 +137,10 @@ async fn an_ambiguous_put_is_settled_by_its_put_id() {
 async fn failed_puts_are_retried() {
     common::bounded("failed_puts_are_retried", async {
         let (log, control, _) = open_faulty(options("app")).await;
-        let before = control.log_puts();
-        control.fail_before_next(2);
+        let before = log_puts(&control);
+        control.fail_before_next_puts(2);
         assert_eq!(log.append(vec![op(1)], Durability::Local).await.unwrap(), 1);
-        assert_eq!(control.log_puts() - before, 3);
+        assert_eq!(log_puts(&control) - before, 3);
     })
     .await;
 }
@@ -147,14 +158,14 @@ async fn exhausted_retries_fail_with_outcome_unknown_and_stop_the_writer() {
             };
             let (log, control, shared) = open_faulty(opts).await;
             assert_eq!(log.append(vec![op(1)], Durability::Local).await.unwrap(), 1);
-            control.fail_before_next(1000);
+            control.fail_before_next_puts(1000);
             let failing = log.append(vec![op(2)], Durability::Local);
             let later = log.append(vec![op(3)], Durability::Local);
             for r in [failing.await, later.await] {
                 assert!(matches!(r, Err(Error::OutcomeUnknown { .. })), "{r:?}");
             }
             assert!(log.append(vec![op(4)], Durability::Applied).await.is_err());
-            control.fail_before_next(0);
+            control.fail_before_next_puts(0);
             let log = S3Log::open(shared, options("app")).await.unwrap();
             assert_eq!(log.committed(), 1);
             assert_eq!(log.append(vec![op(5)], Durability::Local).await.unwrap(), 2);
@@ -168,7 +179,7 @@ async fn exhausted_retries_fail_with_outcome_unknown_and_stop_the_writer() {
 async fn a_snapshot_waits_for_its_versions_to_be_durable() {
     common::bounded("a_snapshot_waits_for_its_versions_to_be_durable", async {
         let (log, control, _) = open_faulty(options("app")).await;
-        control.stall(Stall::BeforeWrite);
+        control.stall_puts(StallPoint::BeforeWrite);
         log.append(vec![op(1), op(2)], Durability::Applied)
             .await
             .unwrap();
@@ -182,7 +193,7 @@ async fn a_snapshot_waits_for_its_versions_to_be_durable() {
             "snapshot saved before its versions were durable"
         );
         assert!(log.load_snapshot().await.unwrap().is_none());
-        control.release();
+        control.release_stalled_puts();
         save.await.unwrap();
         assert_eq!(log.load_snapshot().await.unwrap().unwrap().version, 2);
     })

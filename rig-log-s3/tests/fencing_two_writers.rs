@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use rig_core::{Durability, Error, Log, LogPayload, Operation};
 use rig_log_s3::{S3Log, S3LogOptions};
+use rig_testkit::faulty_store::StallPoint;
 
-use common::faulty_store::{FaultyStore, Stall};
-use common::{memory, op, options};
+use common::{faulty, memory, op, options};
 
 async fn read_all(log: &S3Log) -> Vec<LogPayload> {
     let mut out = Vec::new();
@@ -68,9 +68,8 @@ async fn a_second_instance_fences_the_first() {
 async fn racing_writers_exactly_one_keeps_writing() {
     common::bounded("racing_writers_exactly_one_keeps_writing", async {
         for round in 0..6u64 {
-            let (store, control) = FaultyStore::wrap(memory());
-            control.put_latency(Duration::from_millis(1 + round % 3));
-            let store: Arc<dyn object_store::ObjectStore> = store;
+            let (store, control) = faulty(memory());
+            control.set_put_latency(Duration::from_millis(1 + round % 3));
             let prefix = format!("race-{round}");
             let (started_tx, started_rx) = tokio::sync::watch::channel(0u64);
             let started_tx = Arc::new(started_tx);
@@ -169,15 +168,15 @@ async fn racing_writers_exactly_one_keeps_writing() {
 async fn a_stalled_writer_is_fenced_when_its_put_resumes() {
     common::bounded("a_stalled_writer_is_fenced_when_its_put_resumes", async {
         let shared = memory();
-        let (old_store, old_ctl) = FaultyStore::wrap(shared.clone());
+        let (old_store, old_ctl) = faulty(shared.clone());
         let old = S3Log::open(old_store, options("app")).await.unwrap();
         assert_eq!(old.append(vec![op(1)], Durability::Local).await.unwrap(), 1);
-        old_ctl.stall(Stall::BeforeWrite);
+        old_ctl.stall_puts(StallPoint::BeforeWrite);
         let stalled = old.append(vec![op(2)], Durability::Local);
         tokio::task::yield_now().await;
         let new = S3Log::open(shared.clone(), options("app")).await.unwrap();
         assert_eq!(new.committed(), 1);
-        old_ctl.release();
+        old_ctl.release_stalled_puts();
         assert_fenced(stalled.await, "the stalled append");
         assert_eq!(
             new.append(vec![op(20)], Durability::Local).await.unwrap(),
@@ -200,12 +199,12 @@ async fn a_landed_write_of_a_stalled_writer_is_replayed_by_the_new_one() {
         "a_landed_write_of_a_stalled_writer_is_replayed_by_the_new_one",
         async {
             let shared = memory();
-            let (old_store, old_ctl) = FaultyStore::wrap(shared.clone());
+            let (old_store, old_ctl) = faulty(shared.clone());
             let old = S3Log::open(old_store, options("app")).await.unwrap();
-            old_ctl.stall(Stall::AfterWrite);
+            old_ctl.stall_puts(StallPoint::AfterWrite);
             let stalled = old.append(vec![op(1)], Durability::Local);
             // Let the PUT reach the store.
-            while old_ctl.log_puts() < 2 {
+            while old_ctl.stats().targeted_puts < 2 {
                 tokio::task::yield_now().await;
             }
             for _ in 0..10 {
@@ -213,7 +212,7 @@ async fn a_landed_write_of_a_stalled_writer_is_replayed_by_the_new_one() {
             }
             let new = S3Log::open(shared.clone(), options("app")).await.unwrap();
             assert_eq!(new.committed(), 1, "the landed batch is on the chain");
-            old_ctl.release();
+            old_ctl.release_stalled_puts();
             assert_eq!(
                 stalled.await.unwrap(),
                 1,
@@ -237,7 +236,7 @@ async fn pipelined_debris_of_a_fenced_writer_is_never_acknowledged() {
         "pipelined_debris_of_a_fenced_writer_is_never_acknowledged",
         async {
             let shared = memory();
-            let (old_store, old_ctl) = FaultyStore::wrap(shared.clone());
+            let (old_store, old_ctl) = faulty(shared.clone());
             let old = S3Log::open(
                 old_store,
                 rig_log_s3::S3LogOptions {
@@ -248,10 +247,10 @@ async fn pipelined_debris_of_a_fenced_writer_is_never_acknowledged() {
             .await
             .unwrap();
             // First batch stalls before the write; the second is sealed while it is in flight and lands.
-            old_ctl.stall(Stall::BeforeWrite);
+            old_ctl.stall_puts(StallPoint::BeforeWrite);
             let first = old.append(vec![op(1)], Durability::Local);
             let second = old.append(vec![op(2), op(3)], Durability::Local);
-            while old_ctl.log_puts() < 3 {
+            while old_ctl.stats().targeted_puts < 3 {
                 tokio::task::yield_now().await;
             }
             let new = S3Log::open(shared.clone(), options("app")).await.unwrap();
@@ -260,7 +259,7 @@ async fn pipelined_debris_of_a_fenced_writer_is_never_acknowledged() {
                 0,
                 "nothing of the old writer was durable in order"
             );
-            old_ctl.release();
+            old_ctl.release_stalled_puts();
             assert_fenced(first.await, "first");
             assert_fenced(second.await, "second");
             // The new writer's batches land on and past the debris key.
@@ -295,9 +294,8 @@ async fn a_busy_pipelining_writer_cannot_keep_a_new_writer_from_opening() {
     common::bounded(
         "a_busy_pipelining_writer_cannot_keep_a_new_writer_from_opening",
         async {
-            let (store, control) = FaultyStore::wrap(memory());
-            control.put_latency(Duration::from_millis(3));
-            let store: Arc<dyn object_store::ObjectStore> = store;
+            let (store, control) = faulty(memory());
+            control.set_put_latency(Duration::from_millis(3));
             let opts = S3LogOptions {
                 max_batch_delay: Duration::from_millis(1),
                 ..options("busy")

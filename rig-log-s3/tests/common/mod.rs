@@ -1,14 +1,13 @@
 //! Shared helpers for rig-log-s3's integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
-pub(crate) mod faulty_store;
-
 use std::sync::Arc;
 
 use object_store::memory::InMemory;
 use object_store::ObjectStore;
 use rig_core::Operation;
 use rig_log_s3::S3LogOptions;
+use rig_testkit::faulty_store::{FaultyObjectStore, FaultyObjectStoreController};
 
 /// Options for tests: a fixed seed, quick retries.
 pub(crate) fn options(prefix: &str) -> S3LogOptions {
@@ -23,6 +22,17 @@ pub(crate) fn options(prefix: &str) -> S3LogOptions {
 /// An empty in-memory store.
 pub(crate) fn memory() -> Arc<dyn ObjectStore> {
     Arc::new(InMemory::new())
+}
+
+/// Wraps `inner` in rig-testkit's fault injector with every fault confined to log batch keys
+/// (those containing `LOG/`): opening, fencing and snapshots go through untouched, and
+/// `stats().targeted_puts` counts the log PUTs a writer issued. No fault is on yet.
+pub(crate) fn faulty(
+    inner: Arc<dyn ObjectStore>,
+) -> (Arc<dyn ObjectStore>, FaultyObjectStoreController) {
+    let (store, control) = FaultyObjectStore::wrap(inner, 7);
+    control.only_keys_containing(Some("LOG/"));
+    (store, control)
 }
 
 /// The `i`-th test operation.

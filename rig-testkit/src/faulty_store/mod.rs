@@ -6,15 +6,20 @@
 //! - **errors after the write**: the object landed but the caller sees a failure (an
 //!   ambiguous write: a retry that blindly rewrites may duplicate, a log that acknowledges
 //!   nothing loses nothing);
-//! - **latency**: every request waits up to a bound (tokio time, so paused time makes it free);
+//! - **latency**: every request waits up to a bound, and every PUT a fixed time on top (tokio
+//!   time, so paused time makes it free);
+//! - **stalls**: PUTs wait before or after the write until the test releases them, to hold a
+//!   writer mid-write while something else happens (a second writer opens, a later batch lands);
 //! - **throttling**: any request fails with a 503-like "slow down" error before reaching the store;
 //! - **conditional-write races**: just before a conditional PUT (`PutMode::Create` or
 //!   `PutMode::Update`) a competing writer's object appears at the same key, so the PUT fails
 //!   with `AlreadyExists` or `Precondition`.
 //!
-//! Each fault has a per-mille rate (drawn per request) and a "next n" counter for directed
-//! tests; a key filter confines faults to some keys. [`FaultyObjectStoreController::stats`]
-//! counts what fired, so a test can prove its faults were exercised.
+//! Each failure has a per-mille rate (drawn per request) and a "next n" counter for directed
+//! tests; failures before and after the write also have a period ("every n-th PUT") for
+//! deterministic runs. A key filter confines faults to some keys.
+//! [`FaultyObjectStoreController::stats`] counts what fired, so a test can prove its faults were
+//! exercised, and counts PUTs to the filtered keys, so a test can wait until a PUT was issued.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
@@ -37,5 +42,5 @@ mod store;
 #[cfg(test)]
 mod tests;
 
-pub use controller::{FaultyObjectStoreController, FaultyObjectStoreStats};
+pub use controller::{FaultyObjectStoreController, FaultyObjectStoreStats, StallPoint};
 pub use store::FaultyObjectStore;

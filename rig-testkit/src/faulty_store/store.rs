@@ -10,8 +10,9 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     ObjectStoreExt, PutMode, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
+use tokio::sync::watch;
 
-use super::controller::{Decision, FaultyObjectStoreController, State};
+use super::controller::{Decision, FaultyObjectStoreController, StallPoint, State};
 
 const STORE: &str = "FaultyObjectStore";
 
@@ -25,7 +26,8 @@ fn injected(what: &str) -> object_store::Error {
 /// An [`ObjectStore`] that forwards to another one and injects faults decided by its
 /// [`FaultyObjectStoreController`]: see the [module docs](super) for the fault kinds.
 ///
-/// Every fault applies to `put_opts`. GETs, `list_with_delimiter`, copies and multipart creation
+/// Every fault applies to `put_opts`, and only PUTs have a fixed latency, stall or fail
+/// periodically. GETs, `list_with_delimiter`, copies and multipart creation
 /// can be delayed and throttled; streaming lists can be throttled (not delayed); deletes and
 /// multipart parts are forwarded untouched.
 #[derive(Debug)]
@@ -44,6 +46,7 @@ impl FaultyObjectStore {
     ) -> (Arc<dyn ObjectStore>, FaultyObjectStoreController) {
         let ctl = FaultyObjectStoreController {
             state: Arc::new(Mutex::new(State::new(seed))),
+            gate: Arc::new(watch::Sender::new(true)),
         };
         let store = Arc::new(Self {
             inner,
@@ -53,11 +56,14 @@ impl FaultyObjectStore {
     }
 
     /// Decides and applies the faults that come before a request reaches the store: latency,
-    /// throttling and a failure before the write.
+    /// a stall before the write, throttling and a failure before the write.
     async fn before(&self, key: &Path, put: bool, conditional: bool) -> Result<Decision> {
         let decision = self.ctl.state().decide(key.as_ref(), put, conditional);
         if !decision.latency.is_zero() {
             tokio::time::sleep(decision.latency).await;
+        }
+        if decision.stall == Some(StallPoint::BeforeWrite) {
+            self.wait_for_release().await;
         }
         if decision.throttle {
             return Err(injected("503 slow down: request throttled"));
@@ -66,6 +72,14 @@ impl FaultyObjectStore {
             return Err(injected("put failed before the write"));
         }
         Ok(decision)
+    }
+
+    /// Waits until the stall gate is open. A release that came between the decision and this
+    /// call is not missed: the gate's current value is checked first.
+    async fn wait_for_release(&self) {
+        let mut gate = self.ctl.gate.subscribe();
+        // The sender lives in `self.ctl`, so the channel cannot close while we wait.
+        let _ = gate.wait_for(|open| *open).await;
     }
 }
 
@@ -90,6 +104,9 @@ impl ObjectStore for FaultyObjectStore {
             self.inner.put(location, competing).await?;
         }
         let result = self.inner.put_opts(location, payload, opts).await;
+        if decision.stall == Some(StallPoint::AfterWrite) {
+            self.wait_for_release().await;
+        }
         if decision.fail_after && result.is_ok() {
             self.ctl.state().stats.failed_after_write += 1;
             return Err(injected("put landed but the reply was lost"));
