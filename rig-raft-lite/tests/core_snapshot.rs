@@ -13,7 +13,12 @@ use rig_raft_lite::core::{
 const CHUNK: usize = 16;
 
 fn config(id: NodeId, voters: Vec<NodeId>) -> Config {
+    config_retaining(id, voters, 0)
+}
+
+fn config_retaining(id: NodeId, voters: Vec<NodeId>, retention: u64) -> Config {
     let mut cfg = Config::new(id, voters);
+    cfg.compaction_retention = retention;
     cfg.snapshot_chunk = CHUNK;
     cfg.snapshot_window = 2;
     cfg.snapshot_timeout_ticks = 6;
@@ -67,8 +72,12 @@ fn image(node: &Raft, index: u64, len: usize) -> SnapshotImage {
 
 /// A one-voter leader with `n` entries applied, snapshotted (a `len`-byte image) and compacted.
 fn compacted_leader(n: usize, len: usize) -> Raft {
+    compacted_leader_retaining(n, len, 0)
+}
+
+fn compacted_leader_retaining(n: usize, len: usize, retention: u64) -> Raft {
     let mut leader = Raft::new(
-        config(1, vec![1]),
+        config_retaining(1, vec![1], retention),
         Box::new(SeededRand::new(3)),
         Restored::default(),
     );
@@ -85,7 +94,7 @@ fn compacted_leader(n: usize, len: usize) -> Raft {
     let img = image(&leader, applied, len);
     step(&mut leader, Input::SnapshotSaved(img));
     step(&mut leader, Input::Compact(applied));
-    assert_eq!(leader.compacted(), applied);
+    assert_eq!(leader.compacted(), applied - retention);
     leader
 }
 
@@ -334,4 +343,70 @@ fn a_new_leader_term_restarts_the_staging() {
         stage_and_answer(&mut m, chunk(2, 0, b"abcd", 12)),
         (vec![0], vec![(4, false)], false)
     );
+}
+
+#[test]
+fn a_stream_given_up_after_retries_starts_over_and_resumes_from_the_member() {
+    let mut leader = compacted_leader(5, 70);
+    let index = leader.compacted();
+    start_stream(&mut leader);
+    let t = leader.term();
+    step(&mut leader, resp(t, index, 16, false));
+    // Silence: three resends from the confirmed offset 16, then a fresh stream from 0.
+    let mut sent = Vec::new();
+    for _ in 0..24 {
+        sent.extend(step(&mut leader, Input::Tick));
+    }
+    let offsets: Vec<u64> = chunks(&sent).iter().map(|c| c.1).collect();
+    assert_eq!(offsets, vec![16, 32, 16, 32, 16, 32, 0, 16]);
+    // The member still holds 48 staged bytes of the same stream: the leader goes on from there.
+    let sent = step(&mut leader, resp(t, index, 48, false));
+    assert_eq!(chunks(&sent), vec![(index, 48, 16), (index, 64, 6)]);
+}
+
+#[test]
+fn retention_keeps_entries_for_a_member_just_behind() {
+    let mut leader = compacted_leader_retaining(6, 40, 2);
+    let applied = leader.applied();
+    assert_eq!(leader.snapshot_meta().map(|m| m.index), Some(applied));
+    // A member whose log ends one entry behind is sent entries, not the snapshot.
+    let add = Change::AddObserver {
+        id: 2,
+        addr: String::new(),
+    };
+    step(&mut leader, Input::ChangeMembership(add));
+    let term = leader.term();
+    let mut appended = false;
+    for _ in 0..10 {
+        let mut sent = step(&mut leader, Input::Tick);
+        sent.extend(step(
+            &mut leader,
+            Input::Message(2, Message::HeartbeatResp { term, seq: 0 }),
+        ));
+        let probe = sent.iter().find_map(|(to, m)| match m {
+            Message::Append { prev_index, .. } if *to == 2 => Some(*prev_index),
+            _ => None,
+        });
+        if let Some(prev_index) = probe {
+            // The member's log matches through the probe (it lags by a retained entry or two).
+            assert!(
+                prev_index >= applied - 2,
+                "probed within the retained entries"
+            );
+            let ack = Message::AppendResp {
+                term,
+                index: prev_index,
+                persisted: prev_index,
+                reject: None,
+            };
+            let sent = step(&mut leader, Input::Message(2, ack));
+            assert!(chunks(&sent).is_empty(), "{sent:?}");
+            appended = sent.iter().any(|(_, m)| {
+                matches!(m, Message::Append { prev_index: p, entries, .. }
+                    if *p == prev_index && !entries.is_empty())
+            });
+            break;
+        }
+    }
+    assert!(appended, "the member just behind got entries from the log");
 }

@@ -26,6 +26,21 @@ async fn applied(rig: &Engine, version: u64) {
     waited.await.expect("the engine applies the version");
 }
 
+/// Compacts `log` through `version`, retrying while its disk or the majority's lags (Volatile
+/// mode compacts only what is durable locally and on a majority: the background sync).
+async fn compact(log: &RaftLog, version: u64) {
+    let waited = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            log.compact(version).await.expect("compact");
+            if log.first_version() == version + 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    waited.await.expect("compacted");
+}
+
 async fn lagging_follower_restores_the_leaders_snapshot(mode: CommitMode, files: bool, seed: u64) {
     let sim_disks = if files {
         (0..3).map(|i| SimFs::new(seed * 10 + i)).collect()
@@ -66,6 +81,15 @@ async fn lagging_follower_restores_the_leaders_snapshot(mode: CommitMode, files:
         .snapshot_now()
         .await
         .expect("snapshot and compact");
+    compact(&g.nodes[leader], snap).await;
+    // The other follower compacts too, so the lagging one cannot fill its gap from it.
+    let other = 3 - leader - lag;
+    applied(&rigs[other], snap).await;
+    let other_snap = rigs[other]
+        .snapshot_now()
+        .await
+        .expect("the other follower snapshots");
+    compact(&g.nodes[other], other_snap).await;
     let first = g.nodes[leader].first_version();
     assert!(
         first > rigs[lag].applied_version() + 1,

@@ -180,6 +180,9 @@ impl Configs {
         offset: u64,
         log: &[Entry],
     ) -> Self {
+        // The membership before the file's entry, when that entry is the only control entry the
+        // log holds: a snapshot of an earlier entry needs it (see `at`).
+        let mut below = None;
         let base = match stored {
             None => (0, initial),
             Some(s) => {
@@ -187,6 +190,10 @@ impl Configs {
                     e.index == s.index
                         && Membership::decode(&e.data).ok() == Some(s.current.clone())
                 });
+                let controls = log.iter().filter(|e| is_control(&e.data)).count();
+                if in_log && s.index > offset && controls == 1 {
+                    below = Some((offset, s.previous.clone()));
+                }
                 if s.index <= offset || in_log {
                     (s.index, s.current)
                 } else {
@@ -197,11 +204,16 @@ impl Configs {
             }
         };
         let base = match snapshot {
-            Some(s) if s.index > base.0 => (s.index, s.current.clone()),
+            Some(s) if s.index > base.0 => {
+                below = None;
+                (s.index, s.current.clone())
+            }
             _ => base,
         };
         let base_index = base.0;
-        let mut configs = Self { stack: vec![base] };
+        let mut configs = Self {
+            stack: below.into_iter().chain([base]).collect(),
+        };
         for e in log.iter().filter(|e| e.index > base_index) {
             configs.push(e);
         }

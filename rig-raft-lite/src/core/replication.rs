@@ -387,12 +387,7 @@ impl Raft {
         if self.role != RoleKind::Leader {
             return;
         }
-        let last = self.log.last_index();
-        let snapshot_floor = if self.usable_snapshot().is_some() {
-            1
-        } else {
-            self.log.offset() + 1
-        };
+        let (last, offset) = (self.log.last_index(), self.log.offset());
         let Some(pr) = self.progress.get_mut(&from) else {
             return;
         };
@@ -402,12 +397,12 @@ impl Raft {
         if pr.snapshot.is_some() {
             // The stream has its own timeout (see `snapshot_stream.rs`).
         } else if pr.probing || stalled {
-            // A lost probe or lost appends: resend from the match point (below the compaction
-            // point, that is the snapshot).
+            // A lost probe or lost appends: resend from the match point (a member below the
+            // compaction point rejects the probe, or asks to fill the gap, and gets the snapshot).
             pr.probing = true;
             pr.probe_sent = false;
             pr.inflight.clear();
-            pr.next = (pr.matched + 1).max(snapshot_floor);
+            pr.next = (pr.matched + 1).max(offset + 1);
             self.send_append(from);
         }
         self.on_read_ack(from, seq);

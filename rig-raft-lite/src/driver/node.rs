@@ -468,10 +468,11 @@ impl Node {
             .mirror
             .index_at_version(snapshot.version)
             .ok_or_else(|| invalid("below the compaction point"))?;
-        let meta = self
-            .raft
-            .meta_for(index)
-            .ok_or_else(|| invalid("not applied by the log yet"))?;
+        let meta = self.raft.meta_for(index).ok_or_else(|| {
+            invalid(
+                "the membership at its log entry is no longer known (changed since the restart)",
+            )
+        })?;
         let image = SnapshotImage {
             bytes: encode_snapshot_image(&meta, snapshot),
             meta,
