@@ -84,7 +84,8 @@ impl Raft {
 
     /// Leader: sends the next chunk to `to` if the window allows; whether one went out.
     pub(super) fn send_snapshot_chunk(&mut self, to: NodeId) -> bool {
-        let chunk = self.cfg.snapshot_chunk.max(1) as u64;
+        // The wire gives a chunk a 32-bit length.
+        let chunk = self.cfg.snapshot_chunk.clamp(1, u32::MAX as usize) as u64;
         let window = chunk.saturating_mul(self.cfg.snapshot_window.max(1) as u64);
         let term = self.hs.term;
         let image = self.usable_snapshot().cloned();

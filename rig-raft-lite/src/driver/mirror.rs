@@ -17,9 +17,6 @@ pub(crate) struct Mirror {
     base: u64,
     /// A Raft index at which the state is `base` (the compaction point or the snapshot's).
     base_index: u64,
-    /// A version known to be reached below `base_index` (conservative: after a restart from a
-    /// snapshot beyond the compaction point, the entries between are not mirrored).
-    below_base: u64,
     payloads: VecDeque<(u64, Bytes)>,
 }
 
@@ -46,13 +43,11 @@ fn decode(index: u64, data: &[u8]) -> Result<LogPayload> {
 }
 
 impl Mirror {
-    /// An empty mirror at version `base`, reached at Raft index `base_index`; indexes below it
-    /// report `below_base`.
-    pub(crate) fn new(base: u64, base_index: u64, below_base: u64) -> Self {
+    /// An empty mirror at version `base`, reached at Raft index `base_index`.
+    pub(crate) fn new(base: u64, base_index: u64) -> Self {
         Self {
             base,
             base_index,
-            below_base: below_base.min(base),
             payloads: VecDeque::new(),
         }
     }
@@ -96,9 +91,6 @@ impl Mirror {
 
     /// The version of the last payload at or below Raft index `index`.
     pub(crate) fn version_at(&self, index: u64) -> u64 {
-        if index < self.base_index {
-            return self.below_base;
-        }
         self.base + self.payloads.partition_point(|(i, _)| *i <= index) as u64
     }
 
@@ -130,10 +122,7 @@ impl Mirror {
             self.payloads.pop_front();
             self.base += 1;
         }
-        if index > self.base_index {
-            self.base_index = index;
-            self.below_base = self.base;
-        }
+        self.base_index = self.base_index.max(index);
         self.base
     }
 }

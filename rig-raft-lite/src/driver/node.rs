@@ -77,7 +77,7 @@ impl Node {
     ) -> Result<Self> {
         // Started from a snapshot beyond the compaction point: the entries it covers are
         // committed, still readable, and mirrored here since the core will not apply them again.
-        let mut mirror = Mirror::new(base_version, raft.compacted(), base_version);
+        let mut mirror = Mirror::new(base_version, raft.compacted());
         let covered = raft
             .log()
             .slice(raft.compacted() + 1, raft.applied(), usize::MAX);
@@ -442,7 +442,7 @@ impl Node {
             return Ok(());
         };
         let (meta, version) = (&installed.image.meta, installed.snapshot.version);
-        self.mirror = Mirror::new(version, meta.index, version);
+        self.mirror = Mirror::new(version, meta.index);
         self.snapshot_version = Some(version);
         // The log was replaced: nothing written before is pending any more.
         self.unsynced = false;
