@@ -89,13 +89,15 @@
 //!
 //! # Batching and pipelining
 //! Every `append` queued when the primary looks joins one round (up to 4096 operations), so
-//! concurrent writers share one prepare fsync, one replica fsync and one round trip. Up to 8
-//! rounds are in flight at once: a new round starts as soon as the previous one is prepared
-//! locally (appends arriving during that fsync form the new round), and its Prepare goes out
-//! right behind the previous one, without waiting for the replicas' answer. Both nodes write through a group-committing local log, so one fsync usually covers
-//! several rounds (and the `Commit`s between them), and the primary's fsync of one round
-//! overlaps the replica's fsync of the ones before it. A replica handles messages as they
-//! arrive and sends each answer, in order, once the records before it are durable.
+//! concurrent writers share one prepare fsync, one replica fsync and one round trip. Up to
+//! [`Config::max_rounds_in_flight`] rounds (8 by default) are in flight at once: a new round
+//! starts as soon as the previous one is prepared locally (appends arriving during that fsync
+//! form the new round), and its Prepare goes out right behind the previous one, without
+//! waiting for the replicas' answer. Both nodes write through a group-committing local log, so
+//! one fsync usually covers several rounds (and the `Commit`s between them), and the primary's
+//! fsync of one round overlaps the replica's fsync of the ones before it. A replica handles
+//! messages as they arrive and sends each answer, in order, once the records before it are
+//! durable.
 //!
 //! Rounds commit strictly in version order. The oldest round commits once its records are
 //! durable here and every required replica answered *its* Prepare (a round's `Prepared` never
@@ -159,9 +161,14 @@
 //!
 //! # Limits
 //! - Links are authenticated, not encrypted (no TLS).
-//! - At most 8 rounds are in flight; appends beyond wait and form larger rounds. A round's
-//!   acknowledgment waits for two local fsyncs in sequence (its prepare, then its `Commit`
-//!   record), so with few writers a round costs more than a single-node append.
+//! - At most [`Config::max_rounds_in_flight`] rounds are in flight, and a new one starts only
+//!   once the newest is prepared locally; appends beyond wait and form larger rounds.
+//! - An acknowledgment waits for the replicas' answer (their prepare fsync and a round trip,
+//!   overlapping the local prepare fsync) and then for the local `Commit` record's fsync: two
+//!   fsyncs in sequence on the critical path plus a network round trip, where a single-node
+//!   log needs one fsync. Pipelining adds throughput, not a shorter path: with closed-loop
+//!   clients (each waiting for its op) a pair reached about 0.3-0.45x the single-node file
+//!   log's ops/s at 64 clients on a shared 2-core machine (BENCHMARKS.md, `rig-bench 2pc`).
 //! - A promoted replica commits every entry it holds, including one it had not yet checked
 //!   against the old primary after a resync; promote a replica that was in sync.
 //! - A replica assembles a shipped snapshot in memory (up to 16 GiB).

@@ -44,12 +44,17 @@ fn prepared(round: u64, last: u64) -> Msg {
 }
 
 /// A real primary whose one replica is the returned link (synced, holding nothing).
-async fn primary_with_fake_replica(dir: &std::path::Path, policy: Policy) -> (ReplLog, Link) {
+async fn primary_with_fake_replica(
+    dir: &std::path::Path,
+    policy: Policy,
+    max_rounds: usize,
+) -> (ReplLog, Link) {
     let mut listener = TcpTransport.listen("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let replicas = vec![addr];
     let mut config = Config::new("127.0.0.1:0", StartAs::Primary { replicas }, hs("p"));
     config.policy = policy;
+    config.max_rounds_in_flight = max_rounds;
     let file = FileLog::open(dir.join("p"), FileLogOptions::default()).unwrap();
     let primary = ReplLog::open(file, config).await.unwrap();
     let (conn, _) = listener.accept().await.unwrap();
@@ -97,7 +102,7 @@ async fn rounds_overlap_and_commit_in_version_order() {
     let policy = Policy::Strict {
         timeout: Duration::from_secs(60),
     };
-    let (primary, mut link) = primary_with_fake_replica(dir.path(), policy).await;
+    let (primary, mut link) = primary_with_fake_replica(dir.path(), policy, 8).await;
     let (appends, ids) = three_rounds(&primary, &mut link).await;
 
     send(&mut link, prepared(ids[2], 3)).await;
@@ -134,7 +139,7 @@ async fn a_failed_round_fails_every_round_in_flight_after_it() {
     let policy = Policy::Strict {
         timeout: Duration::from_millis(300),
     };
-    let (primary, mut link) = primary_with_fake_replica(dir.path(), policy).await;
+    let (primary, mut link) = primary_with_fake_replica(dir.path(), policy, 8).await;
     let (appends, ids) = three_rounds(&primary, &mut link).await;
     send(&mut link, prepared(ids[1], 2)).await;
     send(&mut link, prepared(ids[2], 3)).await;
@@ -210,4 +215,44 @@ async fn a_replica_answers_back_to_back_prepares_in_order() {
     assert_eq!(read.len(), 19);
     assert_eq!(read[18].op.data, "v19");
     replica.close().await.unwrap();
+}
+
+/// With `max_rounds_in_flight: 1` the next round goes out only once the previous one
+/// committed; 0 is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_round_at_a_time_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy::Strict {
+        timeout: Duration::from_secs(60),
+    };
+    let (primary, mut link) = primary_with_fake_replica(dir.path(), policy, 1).await;
+    let first = primary.append(op("a"), Durability::Replicated);
+    let Msg::Prepare { round, .. } = recv(&mut link).await else {
+        panic!("expected a Prepare")
+    };
+    let second = primary.append(op("b"), Durability::Replicated);
+    send(&mut link, prepared(round, 1)).await;
+    // Round 2's Prepare goes out only after round 1's Commit.
+    let raw = Msg::decode(&link.recv().await.unwrap()).unwrap();
+    assert!(matches!(raw, Msg::Commit { through: 1, .. }), "{raw:?}");
+    let Msg::Prepare {
+        round, first: v, ..
+    } = recv(&mut link).await
+    else {
+        panic!("expected a Prepare")
+    };
+    assert_eq!(v, 2);
+    send(&mut link, prepared(round, 2)).await;
+    assert_eq!((first.await.unwrap(), second.await.unwrap()), (1, 2));
+    assert_eq!(primary.status().rounds.max_in_flight, 1);
+    primary.close().await.unwrap();
+
+    let mut config = Config::new("127.0.0.1:0", StartAs::Replica, hs("zero"));
+    config.max_rounds_in_flight = 0;
+    let file = FileLog::open(dir.path().join("z"), FileLogOptions::default()).unwrap();
+    let refused = ReplLog::open(file, config).await;
+    assert!(
+        matches!(refused, Err(Error::InvalidArgument(_))),
+        "{refused:?}"
+    );
 }

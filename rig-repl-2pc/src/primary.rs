@@ -2,8 +2,8 @@
 //! commit locally, commit on the replicas, acknowledge) and catches lagging replicas up.
 //!
 //! Rounds are pipelined: every `append` queued when the driver looks joins one new round, which
-//! starts as soon as the newest round in flight is durable here, if fewer than [`WINDOW`] rounds
-//! are in flight. Its Prepare goes to the replicas before the local prepare fsync, so the two
+//! starts as soon as the newest round in flight is durable here, if fewer than
+//! `max_rounds_in_flight` rounds are in flight. Its Prepare goes to the replicas before the local prepare fsync, so the two
 //! overlap, and the local fsync of a round overlaps the replicas' fsync of the rounds before it
 //! (the local log's group commit and the replica's merge whatever is queued). Rounds commit strictly in version order: the oldest
 //! round commits once it is durable here and every required replica answered *its* Prepare, and
@@ -25,7 +25,7 @@ use crate::config::{Policy, RoundStats};
 use crate::crash::Stage;
 use crate::node::{fenced, Batch, Node, RoleState};
 use crate::proto::Msg;
-use crate::round::{acknowledge, Committed, Round, MAX_ROUND_OPS, WINDOW};
+use crate::round::{acknowledge, Committed, Round, MAX_ROUND_OPS};
 use crate::state::Record;
 
 #[path = "primary_links.rs"]
@@ -232,7 +232,8 @@ impl Driver {
         // A new round starts once the newest one is durable here: appends arriving during an
         // fsync form one round (larger rounds, fewer messages and fsyncs), and its prepare
         // still overlaps the replicas' work on the rounds before.
-        let room = self.window.len() < WINDOW && self.window.back().is_none_or(|r| r.local);
+        let room = self.window.len() < self.node.config.max_rounds_in_flight
+            && self.window.back().is_none_or(|r| r.local);
         tokio::select! {
             biased;
             (i, ev) = next_event(&mut self.events, &mut self.next_link) => {

@@ -31,6 +31,11 @@ impl ReplLog {
     /// A primary first replicates and commits again the entries it had prepared before a crash
     /// (some may have been acknowledged), then syncs each replica as its link comes up.
     pub async fn open(file: FileLog, config: Config) -> Result<Self> {
+        if config.max_rounds_in_flight == 0 {
+            return Err(Error::InvalidArgument(
+                "max_rounds_in_flight must be at least 1".into(),
+            ));
+        }
         let store = Arc::new(Store::open(file).await?);
         let listener = config
             .transport

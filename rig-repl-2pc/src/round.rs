@@ -14,8 +14,11 @@ use tokio::sync::mpsc;
 use crate::crash::Stage;
 use crate::node::{Batch, Node};
 
-/// The most rounds in flight at once. More rounds overlap more fsyncs and round trips; the
-/// bound keeps what a failure rolls back (and what waits behind a slow replica) small.
+/// The most rounds in flight at once by default ([`Config::max_rounds_in_flight`]). More rounds
+/// overlap more fsyncs and round trips; the bound keeps what a failure rolls back (and what
+/// waits behind a slow replica) small.
+///
+/// [`Config::max_rounds_in_flight`]: crate::Config::max_rounds_in_flight
 pub(crate) const WINDOW: usize = 8;
 
 /// The most operations one round carries.
