@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{bounded, Server};
+use common::{bounded, eventually, Server};
 use rig_examples::metadata::{ClientError, MetadataClient, User, UserUpdate};
 
 fn user(i: usize) -> User {
@@ -47,10 +47,15 @@ fn fresh_prefix(name: &str) -> String {
     format!("{name}-{}", u64::from_le_bytes(nonce))
 }
 
-/// The flags and environment of an S3 node on `prefix` (credentials for a local server).
+/// The flags and environment of an S3 writer on `prefix` (credentials for a local server).
 fn start(endpoint: &str, bucket: &str, prefix: &str) -> Server {
+    start_with(endpoint, bucket, prefix, &[])
+}
+
+/// Like [`start`], with extra flags (e.g. `--role replica`).
+fn start_with(endpoint: &str, bucket: &str, prefix: &str, extra: &[&str]) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let flags = [
+    let mut flags = vec![
         "--listen",
         "127.0.0.1:0",
         "--backend",
@@ -62,6 +67,7 @@ fn start(endpoint: &str, bucket: &str, prefix: &str) -> Server {
         "--prefix",
         prefix,
     ];
+    flags.extend_from_slice(extra);
     let env = [
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
@@ -82,6 +88,38 @@ async fn crud_rejections_and_sigkill_restart_on_s3() {
         server.kill();
         let server = start(&endpoint, &bucket, &prefix);
         check_after_restart(&server.client).await;
+    })
+    .await
+}
+
+/// A read replica on the bucket beside the writer: it applies the writer's users and sends
+/// writes to `--primary-http`.
+#[tokio::test]
+async fn a_bucket_replica_follows_the_writer() {
+    let Some((endpoint, bucket)) = moto() else {
+        return;
+    };
+    bounded("a_bucket_replica_follows_the_writer", async {
+        let prefix = fresh_prefix("metadata-replica");
+        let writer = start(&endpoint, &bucket, &prefix);
+        writer.client.create_user(&user(1)).await.unwrap();
+        let replica_flags = ["--role", "replica", "--primary-http", &writer.addr];
+        let replica = start_with(&endpoint, &bucket, &prefix, &replica_flags);
+        let r = replica.client.clone();
+        writer.client.create_user(&user(2)).await.unwrap();
+        eventually("the bucket replica to apply user-2", || async {
+            r.get_user("user-2").await.ok().flatten()
+        })
+        .await;
+        assert_eq!(r.get_user("user-1").await.unwrap(), Some(user(1)));
+        match r.create_user(&user(3)).await {
+            Err(ClientError::NotLeader { leader }) => {
+                assert_eq!(leader.as_deref(), Some(writer.addr.as_str()));
+            }
+            other => panic!("a write to the replica must get 421, got {other:?}"),
+        }
+        // The replica never fenced the writer: it still takes writes.
+        writer.client.create_user(&user(4)).await.unwrap();
     })
     .await
 }
@@ -272,4 +310,87 @@ async fn local_directory_crud_second_writer_refused_verify_and_sigkill_restart()
         assert!(server.client.get_user("user-20").await.unwrap().is_some());
     })
     .await
+}
+
+/// A read replica (`--role replica`) of a local-directory writer, in its own process: it
+/// applies what the writer logs, serves reads, answers writes with 421 naming the writer's
+/// HTTP address, and reports role `follower`, mode `replica` and its lag on `/status`.
+#[tokio::test]
+async fn local_directory_replica_follows_the_writer_and_sends_writes_to_it() {
+    bounded("local_directory_replica_follows_the_writer", async {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = start_local(dir.path());
+        writer.client.create_user(&user(1)).await.unwrap();
+
+        let replica_dir = tempfile::tempdir().unwrap();
+        let dir_arg = dir.path().display().to_string();
+        let flags = [
+            "--listen",
+            "127.0.0.1:0",
+            "--backend",
+            "s3",
+            "--role",
+            "replica",
+            "--s3-dir",
+            &dir_arg,
+            "--primary-http",
+            &writer.addr,
+        ];
+        let replica = Server::spawn(replica_dir.path(), &flags, &NO_BUCKET);
+        let r = replica.client.clone();
+        assert_eq!(r.get_user("user-1").await.unwrap(), Some(user(1)));
+
+        // A user created on the writer after the replica started shows up on it.
+        writer.client.create_user(&user(2)).await.unwrap();
+        let got = eventually("the replica to apply user-2", || async {
+            r.get_user("user-2").await.ok().flatten()
+        })
+        .await;
+        assert_eq!(got, user(2));
+
+        // A write to the replica is refused with 421 naming the writer, and not applied.
+        match r.create_user(&user(3)).await {
+            Err(ClientError::NotLeader { leader }) => {
+                assert_eq!(leader.as_deref(), Some(writer.addr.as_str()));
+            }
+            other => panic!("a write to the replica must get 421, got {other:?}"),
+        }
+        assert_eq!(writer.client.get_user("user-3").await.unwrap(), None);
+        let s = r.status().await.unwrap();
+        assert_eq!(
+            (s.backend.as_str(), s.role.as_str()),
+            ("s3-log", "follower")
+        );
+        assert_eq!(s.leader.as_deref(), Some(writer.addr.as_str()));
+        assert_eq!(s.mode.as_deref(), Some("replica"));
+        assert_eq!((s.version, s.committed), (2, 2), "caught up: no lag");
+        assert_eq!(s.epoch, None, "a replica holds no writer epoch");
+
+        // A client following redirects writes through the replica to the writer.
+        let following = r.clone().following_leader();
+        following.create_user(&user(4)).await.unwrap();
+        assert_eq!(following.addr(), writer.addr);
+        eventually("the replica to apply user-4", || async {
+            r.get_user("user-4").await.ok().flatten()
+        })
+        .await;
+        assert_eq!(writer.client.status().await.unwrap().version, 3);
+    })
+    .await
+}
+
+#[test]
+fn primary_http_without_role_replica_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_metadata"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--listen", "127.0.0.1:0", "--backend", "s3"])
+        .args(["--primary-http", "127.0.0.1:1"])
+        .envs(NO_BUCKET)
+        .output()
+        .expect("run metadata");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a writer must refuse --primary-http");
+    assert!(stderr.contains("--role replica"), "{stderr}");
 }

@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use rig_core::{Log, Options, Rig, SnapshotPolicy};
 use rig_examples::metadata::backend::{
-    open_2pc, open_raft, open_s3_in, raft_control, s3_control, two_pc_control, BackendArgs,
+    open_2pc, open_raft, open_s3_in, open_s3_replica_in, raft_control, s3_control,
+    s3_replica_control, s3_role, two_pc_control, BackendArgs, S3Role,
 };
 use rig_examples::metadata::node::NodeControl;
 use rig_examples::metadata::server::{self, parse_backend};
@@ -41,6 +42,9 @@ struct Args {
     /// bounds restart time and lets the log drop older segments.
     #[arg(long, default_value_t = 100_000)]
     snapshot_every: u64,
+    /// S3 with `--role replica`: the writer's HTTP address, sent to clients with 421 on writes.
+    #[arg(long)]
+    primary_http: Option<String>,
     #[command(flatten)]
     backend_args: BackendArgs,
 }
@@ -87,10 +91,16 @@ async fn run_main() -> Result<(), BoxError> {
     let b = &args.backend_args;
     let dir = &args.data_dir;
     match args.backend.as_str() {
-        "s3" => {
-            let rig = open_rig(&args, open_s3_in(b, dir).await?).await?;
-            run(rig.clone(), s3_control(rig), listener).await
-        }
+        "s3" => match s3_role(b, args.primary_http.as_deref())? {
+            S3Role::Writer => {
+                let rig = open_rig(&args, open_s3_in(b, dir).await?).await?;
+                run(rig.clone(), s3_control(rig), listener).await
+            }
+            S3Role::Replica { primary_http } => {
+                let log = open_s3_replica_in(b, dir, primary_http).await?;
+                run(open_rig(&args, log).await?, s3_replica_control(), listener).await
+            }
+        },
         "2pc" => {
             let rig = open_rig(&args, open_2pc(b, dir, &http).await?).await?;
             run(rig.clone(), two_pc_control(rig, b.peers.clone()), listener).await

@@ -23,7 +23,10 @@ mod two_pc;
 use std::path::PathBuf;
 
 pub use raft::{open_raft, parse_members, raft_control};
-pub use s3::{open_s3, open_s3_in, s3_control, s3_options, s3_place, store_config, S3Place};
+pub use s3::{
+    open_s3, open_s3_in, open_s3_replica_in, s3_control, s3_options, s3_place, s3_replica_control,
+    s3_role, store_config, S3Place, S3Replica, S3Role,
+};
 pub use two_pc::{open_2pc, two_pc_control};
 
 use rig_core::net::handshake::HandshakeConfig;

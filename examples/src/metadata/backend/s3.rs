@@ -6,11 +6,18 @@
 //! (`--s3-dir`, else `--data-dir`) in the same layout: rig-log-s3's local mode, where an
 //! exclusive lock file fences a second writer (it fails at start naming the directory) and
 //! every write is fsynced with its directory before it is acknowledged.
+//!
+//! `--role replica` opens a read replica of the same place instead of the writer (no lock, no
+//! writer epoch, never writes): it tails the writer's batches and serves reads from its own
+//! state, which may lag. Writes get 421 naming `--primary-http` (the writer's HTTP address)
+//! when it is given, as a 2PC replica names its primary. `/status` shows role `follower`, mode
+//! `replica`, the leader, and the lag as `version` (applied here) against `committed` (the
+//! writer's durable chain as of the replica's last poll of the store).
 
 use std::path::{Path, PathBuf};
 
-use rig_core::Rig;
-use rig_log_s3::{S3Log, S3LogOptions, StoreConfig};
+use rig_core::{AppendFuture, Durability, Error, Log, LogPayload, Operation, Rig, Role, Snapshot};
+use rig_log_s3::{S3Follower, S3Log, S3LogOptions, StoreConfig};
 
 use super::{flags, BackendArgs, BackendError};
 use crate::metadata::node::{BackendDetails, NodeControl};
@@ -128,6 +135,152 @@ async fn open_place(place: S3Place, args: &BackendArgs) -> Result<S3Log, Backend
             Ok(S3Log::open_local(&dir, options).await?)
         }
     }
+}
+
+/// Whether an s3 node writes or follows (`--role`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3Role {
+    /// The writer (no `--role`, or `--role primary`): takes the writer epoch, fences older ones.
+    Writer,
+    /// A read replica (`--role replica`).
+    Replica {
+        /// The writer's HTTP address, sent to clients with 421 (`--primary-http`).
+        primary_http: Option<String>,
+    },
+}
+
+/// The role `--role` names for `--backend s3`, with the writer's HTTP address of a replica
+/// (`--primary-http`, which only a replica takes).
+///
+/// ```
+/// use rig_examples::metadata::backend::{s3_role, BackendArgs, S3Role};
+/// let args = BackendArgs { role: Some("replica".into()), ..Default::default() };
+/// let role = s3_role(&args, Some("10.0.0.1:8080")).unwrap();
+/// assert_eq!(role, S3Role::Replica { primary_http: Some("10.0.0.1:8080".into()) });
+/// assert!(s3_role(&BackendArgs::default(), Some("10.0.0.1:8080")).is_err());
+/// ```
+pub fn s3_role(args: &BackendArgs, primary_http: Option<&str>) -> Result<S3Role, BackendError> {
+    match (args.role.as_deref(), primary_http) {
+        (None | Some("primary"), None) => Ok(S3Role::Writer),
+        (None | Some("primary"), Some(_)) => Err(flags(
+            "--primary-http names the writer to a replica; it needs --role replica",
+        )),
+        (Some("replica"), primary) => Ok(S3Role::Replica {
+            primary_http: primary.map(str::to_owned),
+        }),
+        (Some(other), _) => Err(flags(format!(
+            "--role {other:?}: expected primary (the writer, the default) or replica"
+        ))),
+    }
+}
+
+/// A read replica of an S3 log: rig-log-s3's follower, which names the writer's HTTP address
+/// (when known) as the leader, so the engine and the API answer writes with 421 pointing there.
+#[derive(Debug)]
+pub struct S3Replica {
+    follower: S3Follower,
+    primary_http: Option<String>,
+}
+
+impl S3Replica {
+    fn not_leader(&self) -> Error {
+        Error::NotLeader {
+            leader: self.primary_http.clone(),
+        }
+    }
+}
+
+#[rig_core::async_trait]
+impl Log for S3Replica {
+    fn name(&self) -> &'static str {
+        self.follower.name()
+    }
+
+    fn strongest_durability(&self) -> Durability {
+        self.follower.strongest_durability()
+    }
+
+    fn append(&self, _ops: Vec<Operation>, _durability: Durability) -> AppendFuture {
+        let refused = self.not_leader();
+        Box::pin(async move { Err(refused) })
+    }
+
+    async fn read(&self, from: u64, max: usize) -> rig_core::Result<Vec<LogPayload>> {
+        self.follower.read(from, max).await
+    }
+
+    fn committed(&self) -> u64 {
+        self.follower.committed()
+    }
+
+    fn durable(&self) -> u64 {
+        self.follower.durable()
+    }
+
+    fn first_version(&self) -> u64 {
+        self.follower.first_version()
+    }
+
+    async fn wait_committed(&self, after: u64) -> rig_core::Result<u64> {
+        self.follower.wait_committed(after).await
+    }
+
+    /// The writer takes snapshots; a replica only loads them.
+    async fn save_snapshot(&self, _snapshot: Snapshot) -> rig_core::Result<()> {
+        Err(self.not_leader())
+    }
+
+    async fn load_snapshot(&self) -> rig_core::Result<Option<Snapshot>> {
+        self.follower.load_snapshot().await
+    }
+
+    async fn compact(&self, through: u64) -> rig_core::Result<()> {
+        self.follower.compact(through).await
+    }
+
+    fn role(&self) -> Role {
+        Role::Follower {
+            leader: self.primary_http.clone(),
+        }
+    }
+
+    async fn read_barrier(&self) -> rig_core::Result<u64> {
+        self.follower.read_barrier().await
+    }
+
+    async fn close(&self) -> rig_core::Result<()> {
+        self.follower.close().await
+    }
+}
+
+/// Opens a read replica of the log the flags name (a bucket, `--s3-dir`, else `data_dir`, as
+/// [`open_s3_in`] picks) that sends writers to `primary_http`. It takes no lock and no epoch, so
+/// it runs beside the writer, on the same machine for a local directory.
+pub async fn open_s3_replica_in(
+    args: &BackendArgs,
+    data_dir: &Path,
+    primary_http: Option<String>,
+) -> Result<S3Replica, BackendError> {
+    let options = s3_options(args)?;
+    let follower = match s3_place(args, Some(data_dir))? {
+        S3Place::Bucket(cfg) => S3Log::open_follower(cfg.build()?, options).await?,
+        S3Place::LocalDir(dir) => {
+            tracing::info!(dir = %dir.display(), prefix = %options.prefix, "s3 replica of a local directory");
+            S3Log::open_local_follower(&dir, options).await?
+        }
+    };
+    Ok(S3Replica {
+        follower,
+        primary_http,
+    })
+}
+
+/// `/status` details of an S3 replica: mode `replica` (its lag is `committed - version`).
+pub fn s3_replica_control() -> NodeControl {
+    NodeControl::none().with_details(|| BackendDetails {
+        mode: Some("replica".to_owned()),
+        ..Default::default()
+    })
 }
 
 /// `/status` details of an S3 writer: its epoch.
