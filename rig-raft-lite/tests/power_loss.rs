@@ -83,3 +83,54 @@ async fn strict_mode_loses_nothing_when_a_majority_loses_power() {
     );
     assert_eq!(kept, 20);
 }
+
+/// Writes `n` ops through the leader, restarts a follower (cutting its power, or only its
+/// process), then lets the leader idle: whether the follower's committed version reaches the
+/// leader's within 5 s of simulated time. The leader believes the follower holds everything it
+/// acknowledged before the restart, and no write follows to reveal otherwise.
+async fn follower_catches_up_after_restart(mode: CommitMode, power_loss: bool) -> bool {
+    let group = SimGroup::start(3, mode, SeededRand::new(9), |o| {
+        o.sync_interval = Duration::from_secs(1);
+    });
+    let (leader, _) = group.converge(9).await;
+    for i in 0..10 {
+        let op = vec![Operation::new(format!("op{i}"), "")];
+        leader
+            .append(op, Durability::Applied)
+            .await
+            .expect("acknowledged");
+    }
+    let follower = (1..=3).find(|&id| id != leader.id()).expect("a follower");
+    if power_loss {
+        group.power_off(follower).await;
+    } else {
+        group.crash_process(follower).await;
+    }
+    group.boot(follower);
+    let node = group
+        .up()
+        .into_iter()
+        .find(|n| n.id() == follower)
+        .expect("booted");
+    let target = leader.committed();
+    let caught_up = async {
+        while node.committed() < target {
+            node.wait_committed(node.committed()).await.expect("tail");
+        }
+    };
+    let done = tokio::time::timeout(Duration::from_secs(5), caught_up)
+        .await
+        .is_ok();
+    group.shutdown().await;
+    done
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_follower_that_lost_unsynced_entries_catches_up_with_an_idle_leader() {
+    assert!(follower_catches_up_after_restart(CommitMode::Volatile, true).await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_follower_learns_the_commit_from_an_idle_leader() {
+    assert!(follower_catches_up_after_restart(CommitMode::Strict, false).await);
+}

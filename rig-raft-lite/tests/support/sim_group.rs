@@ -78,6 +78,15 @@ impl SimGroup {
         }
     }
 
+    /// A process crash on node `id`: it stops, and its disk keeps every write (the page cache
+    /// survives); [`boot`](SimGroup::boot) restarts it.
+    pub async fn crash_process(&self, id: u64) {
+        let node = self.nodes.lock().unwrap()[(id - 1) as usize].take();
+        if let Some(node) = node {
+            node.close().await.expect("close");
+        }
+    }
+
     /// Whether node `id` runs.
     pub fn is_up(&self, id: u64) -> bool {
         self.nodes.lock().unwrap()[(id - 1) as usize].is_some()
