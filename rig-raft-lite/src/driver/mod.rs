@@ -141,6 +141,9 @@ impl RaftLog {
         rand: Box<dyn Rand>,
     ) -> Result<Self> {
         let loaded = storage.load()?;
+        // The core counts the loaded log as persisted, but after a process crash part of it may
+        // sit only in the page cache (written, never synced): sync it before anyone is told.
+        storage.sync()?;
         let id = opts.config.id;
         let raft = Raft::new(opts.config.clone(), rand, loaded.restored);
         net.set_members(raft.membership());
