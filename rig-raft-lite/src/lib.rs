@@ -33,7 +33,9 @@
 //!   that received it lose power before that sync (process crashes keep the page cache and lose
 //!   nothing); the `durable` watermark is never lost. So losing power on a majority at once can
 //!   lose acknowledged ops in Volatile mode (those acknowledged at `Applied` or `Local`), never in
-//!   Strict mode (`tests/power_loss.rs` shows both). A node that had already applied entries the
+//!   Strict mode (`tests/power_loss.rs` shows both, `tests/sim_power_loss.rs` under a randomized
+//!   nemesis). An op that reached only a bare majority (a third node down or cut off) is lost
+//!   even if just one of those nodes loses power before the sync. A node that had already applied entries the
 //!   group then lost stops with `Corrupt` rather than serve a history the group no longer has;
 //!   restarting it reloads its log and it follows the leader again.
 //!
