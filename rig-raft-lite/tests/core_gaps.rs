@@ -7,7 +7,9 @@
 
 mod support;
 
-use rig_raft_lite::core::CommitMode;
+use bytes::Bytes;
+use rig_core::seams::SeededRand;
+use rig_raft_lite::core::{CommitMode, Config, Entry, Input, Message, Output, Raft, Restored};
 use support::cluster::{Cluster, Crash, Options};
 
 fn sweep(seeds: std::ops::Range<u64>, opts: Options) -> (u64, u64) {
@@ -58,4 +60,45 @@ fn volatile_five_nodes_fill_gaps_from_peers() {
         chunk: 0,
     };
     sweep(9000..9030, opts);
+}
+
+/// While one gap stays open, appends that keep arriving above it are stashed without asking for
+/// the gap again each time (that fetched the same range once per append, most of it from the
+/// leader); the gap is asked for when it opens, and again each heartbeat interval.
+#[test]
+fn an_open_gap_is_requested_once_not_once_per_append_above_it() {
+    let mut follower = Raft::new(
+        Config::new(2, vec![1, 2, 3]),
+        Box::new(SeededRand::new(1)),
+        Restored::default(),
+    );
+    let append = |prev_index: u64| {
+        let entry = Entry {
+            term: 1,
+            index: prev_index + 1,
+            data: Bytes::from_static(b"op"),
+        };
+        let (prev_term, commit, durable) = (u64::from(prev_index > 0), 0, 0);
+        let entries = vec![entry];
+        Message::Append {
+            term: 1,
+            prev_index,
+            prev_term,
+            entries,
+            commit,
+            durable,
+        }
+    };
+    let mut fetches = 0;
+    // Entry 1 matches the leader; entries 2 and 3 are lost; 4..=10 arrive above the gap.
+    for prev_index in [0, 3, 4, 5, 6, 7, 8, 9] {
+        follower.step(Input::Message(1, append(prev_index)));
+        let outputs = follower.take_outputs();
+        fetches += outputs
+            .iter()
+            .filter(|o| matches!(o, Output::Send(_, Message::Fetch { .. })))
+            .count();
+    }
+    assert_eq!(follower.stashed(), 7);
+    assert_eq!(fetches, 1, "one request for the open gap");
 }

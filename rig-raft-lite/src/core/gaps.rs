@@ -52,13 +52,19 @@ impl Raft {
     pub(super) fn stash(&mut self, prev_index: u64, prev_term: u64, entries: Vec<Entry>) {
         let term = self.hs.term;
         self.gaps.stash.retain(|_, (t, _, _)| *t == term);
+        let new_gap = self.gaps.stash.is_empty();
         self.gaps
             .stash
             .insert(prev_index, (term, prev_term, entries));
         while self.gaps.stash.len() > MAX_STASHED {
             self.gaps.stash.pop_last();
         }
-        self.request_gap();
+        // Ask at once when a gap opens; while it stays open, every later append lands above it
+        // too, and asking again for each would fetch the same range many times over (the fill,
+        // or the next heartbeat interval, asks again).
+        if new_gap {
+            self.request_gap();
+        }
     }
 
     /// Moves stashed ranges that now touch the log into it (dropping ones that do not match).
