@@ -104,6 +104,7 @@ const SUITE: &[Scenario] = &[
                     tcp: true,
                     file: true,
                     mode: raft::parse_mode("strict").expect("a commit mode"),
+                    lossy_follower_drop_pct: 0,
                 })
             })
         },

@@ -9,7 +9,7 @@
 //! rig-bench recovery [--mb M] [--op-bytes B]
 //! rig-bench all [--json] [--only a,b] [--out results.json]   (every scenario, small fixed sizes)
 //! rig-bench report [--results results.json] [--page BENCHMARKS.md] [--assets docs/bench]
-//! rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--json]
+//! rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--lossy-follower-drop-pct P] [--json]
 //! ```
 //! Every figure is meant to be read as a ratio to the baseline measured in the same run: the
 //! disk and CPU are shared and noisy.
@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]\n       rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--json]\n       rig-bench all [--json] [--only a,b] [--out results.json]\n       rig-bench report [--results results.json] [--page BENCHMARKS.md] [--assets docs/bench]"
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]\n       rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--lossy-follower-drop-pct P] [--json]\n       rig-bench all [--json] [--only a,b] [--out results.json]\n       rig-bench report [--results results.json] [--page BENCHMARKS.md] [--assets docs/bench]"
     );
     std::process::exit(2)
 }
@@ -140,6 +140,10 @@ fn main() {
                     _ => usage(),
                 },
                 mode: raft::parse_mode(&text("mode", "volatile")).unwrap_or_else(|| usage()),
+                lossy_follower_drop_pct: match num(&opts, "lossy-follower-drop-pct", Some(0)) {
+                    pct @ 0..=100 => pct,
+                    _ => usage(),
+                },
             };
             raft::run_on(&params, num(&opts, "threads", Some(0)) as usize).print(json);
         }

@@ -7,15 +7,20 @@
 //! The same-run baseline: with `--log file`, the other commit mode measured in the same run (so the
 //! ratio of `--mode volatile` is Volatile/Strict); with `--log mem`, rig-core's single-node
 //! `MemLog` under the same client loop (the ceiling of the harness without replication).
+//!
+//! `--lossy-follower-drop-pct P`: once the leader is elected, P% of the messages to and from one
+//! follower are dropped (on either network), and the same-run baseline is the same group with
+//! lossless links (Tupl's gap filling: the group should keep most of its throughput).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rig_core::net::handshake::HandshakeConfig;
-use rig_core::seams::{SeededRand, StdFs, TcpTransport, TokioClock, Transport};
+use rig_core::seams::{Rand, SeededRand, StdFs, TcpTransport, TokioClock, Transport};
 use rig_core::{Durability, Log, MemLog, Operation, Role};
-use rig_raft_lite::core::{CommitMode, Config};
+use rig_raft_lite::core::{CommitMode, Config, Membership, Message};
 use rig_raft_lite::driver::{NetNetwork, Network, Options, RaftLog, Router};
 use rig_raft_lite::storage::{FsStorage, MemStorage, Storage};
 
@@ -31,6 +36,39 @@ pub(crate) struct Params {
     pub(crate) tcp: bool,
     pub(crate) file: bool,
     pub(crate) mode: CommitMode,
+    /// Percent of the messages to and from one follower dropped (0: lossless).
+    pub(crate) lossy_follower_drop_pct: u64,
+}
+
+/// Which follower's links lose messages (0 until the leader is known), and how many per
+/// thousand; shared by every node's [`LossyNetwork`].
+#[derive(Debug)]
+struct LossyLinks {
+    follower: AtomicU64,
+    per_mille: u64,
+    rand: SeededRand,
+}
+
+/// A network that drops a share of the messages to and from the lossy follower.
+#[derive(Debug)]
+struct LossyNetwork {
+    inner: Arc<dyn Network>,
+    links: Arc<LossyLinks>,
+}
+
+impl Network for LossyNetwork {
+    fn send(&self, from: u64, to: u64, msg: Message) {
+        let lossy = self.links.follower.load(Ordering::Relaxed);
+        let on_lossy_link = lossy != 0 && (from == lossy || to == lossy);
+        if on_lossy_link && self.links.rand.below(1000) < self.links.per_mille {
+            return;
+        }
+        self.inner.send(from, to, msg);
+    }
+
+    fn set_members(&self, members: &Membership) {
+        self.inner.set_members(members);
+    }
 }
 
 fn mode_name(mode: CommitMode) -> &'static str {
@@ -49,8 +87,13 @@ pub(crate) fn parse_mode(s: &str) -> Option<CommitMode> {
     }
 }
 
-/// Starts the group and returns its nodes (the temporary directory must outlive them).
-async fn start_group(p: &Params, dir: &std::path::Path) -> Vec<Arc<RaftLog>> {
+/// Starts the group and returns its nodes (the temporary directory must outlive them); every
+/// node sends through `lossy` when given.
+async fn start_group(
+    p: &Params,
+    dir: &std::path::Path,
+    lossy: Option<&Arc<LossyLinks>>,
+) -> Vec<Arc<RaftLog>> {
     let ids: Vec<u64> = (1..=p.nodes).collect();
     let mut links: BTreeMap<u64, (Arc<dyn Network>, rig_raft_lite::driver::Inbox)> =
         BTreeMap::new();
@@ -90,6 +133,13 @@ async fn start_group(p: &Params, dir: &std::path::Path) -> Vec<Arc<RaftLog>> {
     }
     let mut nodes = Vec::new();
     for (id, (net, inbox)) in links {
+        let net: Arc<dyn Network> = match lossy {
+            Some(links) => Arc::new(LossyNetwork {
+                inner: net,
+                links: links.clone(),
+            }),
+            None => net,
+        };
         let mut config = Config::new(id, ids.clone());
         config.commit_mode = p.mode;
         let storage: Box<dyn Storage> = if p.file {
@@ -162,13 +212,26 @@ fn cpu_ticks() -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-/// One measurement of the group described by `p`.
-fn measure(p: &Params, threads: usize) -> (Duration, Vec<Duration>) {
+/// One measurement of the group described by `p` (lossless when `lossless`).
+fn measure(p: &Params, threads: usize, lossless: bool) -> (Duration, Vec<Duration>) {
     let rt = runtime(threads);
     let dir = tempfile::tempdir().expect("temp dir");
+    let lossy = (!lossless && p.lossy_follower_drop_pct > 0).then(|| {
+        Arc::new(LossyLinks {
+            follower: AtomicU64::new(0),
+            per_mille: p.lossy_follower_drop_pct.min(100) * 10,
+            rand: SeededRand::new(7),
+        })
+    });
     let result = rt.block_on(async {
-        let nodes = start_group(p, dir.path()).await;
+        let nodes = start_group(p, dir.path(), lossy.as_ref()).await;
         let lead = leader(&nodes).await;
+        if let Some(links) = &lossy {
+            let follower = nodes.iter().map(|n| n.id()).find(|&id| id != lead.id());
+            links
+                .follower
+                .store(follower.unwrap_or(0), Ordering::Relaxed);
+        }
         let cpu = cpu_ticks();
         let r = drive(lead, p.clients, p.ops, p.op_bytes).await;
         // The machine is shared: CPU time per op says what the wall clock cannot.
@@ -197,7 +260,13 @@ pub(crate) fn run(p: &Params) -> Report {
 /// Runs the scenario and its same-run baseline on a runtime with `threads` workers (see
 /// [`runtime`]).
 pub(crate) fn run_on(p: &Params, threads: usize) -> Report {
-    let baseline = if p.file {
+    let baseline = if p.lossy_follower_drop_pct > 0 {
+        let (elapsed, _) = measure(p, threads, true);
+        (
+            "raft-lossless".to_owned(),
+            p.ops as f64 / elapsed.as_secs_f64(),
+        )
+    } else if p.file {
         let other = match p.mode {
             CommitMode::Strict => CommitMode::Volatile,
             CommitMode::Volatile => CommitMode::Strict,
@@ -206,7 +275,7 @@ pub(crate) fn run_on(p: &Params, threads: usize) -> Report {
             mode: other,
             ..p.clone()
         };
-        let (elapsed, _) = measure(&q, threads);
+        let (elapsed, _) = measure(&q, threads, false);
         (
             format!("raft-{}", mode_name(other)),
             p.ops as f64 / elapsed.as_secs_f64(),
@@ -217,10 +286,14 @@ pub(crate) fn run_on(p: &Params, threads: usize) -> Report {
             rt.block_on(drive(Arc::new(MemLog::new()), p.clients, p.ops, p.op_bytes));
         ("mem-log".to_owned(), p.ops as f64 / elapsed.as_secs_f64())
     };
-    let (elapsed, latencies) = measure(p, threads);
+    let (elapsed, latencies) = measure(p, threads, false);
+    let lossy = match p.lossy_follower_drop_pct {
+        0 => String::new(),
+        pct => format!("-lossy-follower-{pct}pct"),
+    };
     Report {
         scenario: format!(
-            "raft-{}n-{}-{}-{}",
+            "raft-{}n-{}-{}-{}{lossy}",
             p.nodes,
             if p.tcp { "tcp" } else { "mem" },
             if p.file { "file" } else { "mem" },
