@@ -1,14 +1,20 @@
 //! Adaptive batching on the leader: many concurrent appends (more than the followers' pipelines
 //! take at once, so most are held back and proposed together) get consecutive versions in call
-//! order, and a leader change fails the held-back ones without leaving a gap.
+//! order, and a leader change fails the held-back ones without leaving a gap. Strict mode holds
+//! every append back, so concurrent ones share one proposal (group commit).
 
 mod support;
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use rig_core::{Durability, Error, Log, Operation};
-use rig_raft_lite::core::CommitMode;
+use rig_core::seams::{SeededRand, TokioClock};
+use rig_core::{Durability, Error, Log, Operation, Role};
+use rig_raft_lite::core::{CommitMode, Config, Message};
+use rig_raft_lite::driver::{Network, Options, RaftLog, Router};
+use rig_raft_lite::storage::MemStorage;
 use support::group::Group;
 
 #[tokio::test]
@@ -78,4 +84,78 @@ async fn held_back_appends_fail_cleanly_when_leadership_is_lost() {
     let all = g.read(1, 1000).await.expect("read");
     assert_eq!(all.len() as u64, v, "no gap");
     assert_eq!(all.last().expect("entries").op.method, "after");
+}
+
+/// Counts the appends with entries that each node sends.
+#[derive(Debug)]
+struct CountingNetwork {
+    inner: Router,
+    appends: Mutex<BTreeMap<u64, u64>>,
+}
+
+impl Network for CountingNetwork {
+    fn send(&self, from: u64, to: u64, msg: Message) {
+        if matches!(&msg, Message::Append { entries, .. } if !entries.is_empty()) {
+            *self.appends.lock().unwrap().entry(from).or_default() += 1;
+        }
+        self.inner.send(from, to, msg);
+    }
+}
+
+/// Strict mode's group commit: appends made while the leader's task is busy are proposed
+/// together, so they share one fsync on the leader and one append (and fsync) per follower,
+/// instead of one each for as many as the followers' pipelines take.
+#[tokio::test(start_paused = true)]
+async fn concurrent_strict_appends_share_one_proposal() {
+    let router = Router::default();
+    let net = Arc::new(CountingNetwork {
+        inner: router.clone(),
+        appends: Default::default(),
+    });
+    let nodes: Vec<RaftLog> = (1..=3)
+        .map(|id| {
+            let mut opts = Options::new(Config::new(id, vec![1, 2, 3]));
+            opts.config.commit_mode = CommitMode::Strict;
+            let inbox = router.register(id);
+            let disk = Box::new(MemStorage::default());
+            let rand = Box::new(SeededRand::new(id));
+            RaftLog::start(opts, disk, net.clone(), inbox, Arc::new(TokioClock), rand)
+                .expect("start")
+        })
+        .collect();
+    let leader = loop {
+        if let Some(l) = nodes.iter().find(|n| n.role() == Role::Leader) {
+            if l.read_barrier().await.is_ok() {
+                break l;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let before = net
+        .appends
+        .lock()
+        .unwrap()
+        .get(&leader.id())
+        .copied()
+        .unwrap_or(0);
+    let futs: Vec<_> = (0..32)
+        .map(|i| {
+            leader.append(
+                vec![Operation::new(format!("op{i}"), "")],
+                Durability::Applied,
+            )
+        })
+        .collect();
+    for r in join_all(futs).await {
+        r.expect("acknowledged");
+    }
+    let after = net.appends.lock().unwrap()[&leader.id()];
+    assert_eq!(
+        after - before,
+        2,
+        "one append with all 32 entries per follower"
+    );
+    for n in &nodes {
+        n.close().await.expect("close");
+    }
 }

@@ -2,7 +2,9 @@
 //!
 //! One task per node feeds the core ticks (from the [`Clock`] seam) and messages (from a
 //! [`Network`]); `append`, `read_barrier` and the other calls step the core directly in the same
-//! critical section, so versions are assigned in call order.
+//! critical section, so versions are assigned in call order. In Strict mode, where each proposal
+//! costs an fsync on every node, appends are held back and the node's task proposes them together,
+//! and it steps the messages waiting in its inbox together before one fsync (group commit).
 //!
 //! Durability levels: `Applied` resolves once the batch is committed (in `Volatile` mode: received
 //! by a majority), `Local` once it is also fsynced on this node, `Replicated` once it is durable on
@@ -27,12 +29,12 @@ use rig_core::{
     async_trait, AppendFuture, Durability, Error, Log, LogPayload, Operation, Result, Role,
     Snapshot,
 };
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 pub use self::net::NetNetwork;
 use self::node::Node;
 pub use self::router::{Inbox, Network, Router};
-use crate::core::{Config, Input, Message, NodeId, Raft};
+use crate::core::{CommitMode, Config, Input, Message, NodeId, Raft};
 use crate::storage::Storage;
 
 /// How a [`RaftLog`] node runs.
@@ -68,6 +70,8 @@ struct Shared {
     /// (committed version, role epoch): tailers wake on either.
     committed: watch::Sender<(u64, u64)>,
     running: watch::Sender<bool>,
+    /// Strict mode: appends were held back; the node's task proposes them together.
+    held_back: Notify,
 }
 
 impl Shared {
@@ -155,6 +159,7 @@ impl RaftLog {
             net,
             committed: watch::channel((committed, 0)).0,
             running: watch::channel(true).0,
+            held_back: Notify::new(),
         });
         let sync_every =
             (opts.sync_interval.as_nanos() / opts.tick.as_nanos().max(1)).max(1) as u64;
@@ -194,6 +199,9 @@ impl RaftLog {
     }
 }
 
+/// Strict mode: at most this many waiting messages are stepped before one fsync.
+const MAX_MESSAGES_PER_SYNC: usize = 64;
+
 async fn run(
     shared: Arc<Shared>,
     mut inbox: Inbox,
@@ -201,6 +209,7 @@ async fn run(
     tick: Duration,
     sync_every: u64,
 ) {
+    let strict = shared.lock().raft.config().commit_mode == CommitMode::Strict;
     let mut running = shared.running.subscribe();
     let mut ticks = 0u64;
     let mut sleep = clock.sleep(tick);
@@ -218,9 +227,22 @@ async fn run(
                     }
                 });
             }
+            () = shared.held_back.notified() => shared.with_node(Node::propose_held_back),
             msg = inbox.recv() => match msg {
                 Some((from, Message::Join { id, addr })) => {
                     shared.with_node(|n| n.on_join(from, id, addr));
+                }
+                Some((from, msg)) if strict => {
+                    // Strict mode: the messages already waiting are taken together and share
+                    // one fsync (nothing is sent before it: the outbox goes out afterwards).
+                    let mut batch = vec![(from, msg)];
+                    while batch.len() < MAX_MESSAGES_PER_SYNC {
+                        match inbox.try_recv() {
+                            Ok(next) => batch.push(next),
+                            Err(_) => break,
+                        }
+                    }
+                    shared.with_node(|n| n.step_messages(batch));
                 }
                 Some((from, msg)) => shared.with_node(|n| n.step(Input::Message(from, msg))),
                 None => break,
@@ -255,9 +277,13 @@ impl Log for RaftLog {
             let err = Error::InvalidArgument("empty batch".into());
             return futures_util::future::ready(Err(err)).boxed();
         }
-        let rx = self
-            .shared
-            .with_node(|n| n.propose(|first| encode(ops, first), durability));
+        let (rx, strict) = self.shared.with_node(|n| {
+            let strict = n.raft.config().commit_mode == CommitMode::Strict;
+            (n.propose(|first| encode(ops, first), durability), strict)
+        });
+        if strict {
+            self.shared.held_back.notify_one();
+        }
         async move {
             match rx {
                 Ok(rx) => rx.await.unwrap_or(Err(Error::Closed)),

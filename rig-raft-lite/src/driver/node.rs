@@ -60,6 +60,8 @@ pub(crate) struct Node {
     sync_now: bool,
     /// The engine version of the node's snapshot (a save never replaces it with an older one).
     snapshot_version: Option<u64>,
+    /// Strict mode, within [`Node::step_messages`]: sync once after the batch.
+    defer_sync: bool,
     /// The membership the network should reach (taken by the driver after each step).
     pub(crate) members_update: Option<Membership>,
     /// Why the last membership change was refused.
@@ -99,6 +101,7 @@ impl Node {
             unsynced: false,
             sync_now: false,
             snapshot_version,
+            defer_sync: false,
             members_update: None,
             membership_rejected: None,
             names,
@@ -226,7 +229,7 @@ impl Node {
                 self.carry_out(out)?;
             }
             let strict = self.raft.config().commit_mode == CommitMode::Strict;
-            if self.unsynced && (strict || self.sync_now) {
+            if self.unsynced && ((strict && !self.defer_sync) || self.sync_now) {
                 if let Some((index, term)) = self.disk()?.sync()? {
                     self.raft.step(Input::Persisted { index, term });
                 }
@@ -321,7 +324,11 @@ impl Node {
         let first_version = self.next_version()?;
         let payloads = encode(first_version);
         let (tx, rx) = oneshot::channel();
-        if !self.queued.is_empty() || !self.raft.can_send_append() {
+        // Strict mode: every proposal costs an fsync here and on each follower, so appends are
+        // always held back and proposed together by the node's task (group commit: those that
+        // arrive while an fsync runs share the next one; see `propose_held_back`).
+        let strict = self.raft.config().commit_mode == CommitMode::Strict;
+        if strict || !self.queued.is_empty() || !self.raft.can_send_append() {
             self.queued_waiters.push(Queued {
                 count: payloads.len() as u64,
                 first_version,
@@ -348,6 +355,29 @@ impl Node {
         });
         self.resolve();
         Ok(rx)
+    }
+
+    /// Strict mode: steps every message of `batch` (a join goes to [`Node::on_join`]) with one
+    /// fsync after the last instead of one each (the caller sends the outbox only afterwards).
+    pub(crate) fn step_messages(&mut self, batch: Vec<(NodeId, Message)>) {
+        self.defer_sync = true;
+        for (from, msg) in batch {
+            match msg {
+                Message::Join { id, addr } => self.on_join(from, id, addr),
+                msg => self.step(Input::Message(from, msg)),
+            }
+        }
+        self.defer_sync = false;
+        if self.unsynced && self.failed.is_none() {
+            self.step_sync();
+        }
+    }
+
+    /// Proposes the held-back appends if a follower's pipeline has room (Strict mode's group
+    /// commit: the node's task calls this after appends were held back).
+    pub(crate) fn propose_held_back(&mut self) {
+        self.flush(false);
+        self.resolve();
     }
 
     /// A receiver that resolves once the log is durable on a majority through `index` (an entry
