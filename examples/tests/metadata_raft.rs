@@ -464,6 +464,10 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                 "node 4 installed a snapshot: first version {}, the leader's {compacted}",
                 joined.first_version
             );
+            assert!(
+                joined.snapshots_installed.unwrap_or(0) >= 1,
+                "node 4 reports the snapshot it installed: {joined:?}"
+            );
 
             // rig-cli member add: an observer (nothing runs at its address), then remove it.
             let url = format!("http://{}", fourth.addr);

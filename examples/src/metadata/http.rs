@@ -94,6 +94,10 @@ pub struct StatusResponse {
     /// Raft: every member of the group with its role (`voter` or `observer`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberInfo>,
+    /// Raft: snapshots this node installed from a leader since it started (a lagging member
+    /// or a joiner catching up from a snapshot instead of the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_installed: Option<u64>,
 }
 
 /// The body of `POST /admin/members` (Raft leaders only).
@@ -290,6 +294,7 @@ async fn status<L: Log>(
         mode: details.mode,
         replicas: details.replicas,
         members: details.members,
+        snapshots_installed: details.snapshots_installed,
     })
 }
 

@@ -36,6 +36,10 @@ pub struct BackendDetails {
     /// Raft: every member of the group as this node sees it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<MemberInfo>,
+    /// Raft: snapshots this node installed from a leader since it started (a lagging member
+    /// or a joiner catching up from a snapshot instead of the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshots_installed: Option<u64>,
 }
 
 /// One member of a Raft group.

@@ -156,6 +156,7 @@ pub fn raft_control(rig: Rig<MetadataService, RaftLog>) -> NodeControl {
                         lag: lag.get(&id).copied(),
                     })
                     .collect(),
+                snapshots_installed: Some(log.snapshots_installed()),
                 ..Default::default()
             }
         })

@@ -94,7 +94,7 @@ pub fn two_pc_control(
                         lagging: r.lagging,
                     })
                     .collect(),
-                members: Vec::new(),
+                ..Default::default()
             }
         })
         .with_promote(move |replicas| {
