@@ -2,17 +2,13 @@
 //! `InMemory` with an injected PUT latency, beside a same-run baseline of one PUT per op, one
 //! at a time (the seed design's shape). The logic of `rig-log-s3/examples/s3_bench.rs`.
 
-// The PUT latency injector of rig-log-s3's tests, shared with its example.
-#[path = "../../rig-log-s3/tests/common/faulty_store.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod faulty_store;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use object_store::memory::InMemory;
 use rig_core::{Durability, Log, Operation};
 use rig_log_s3::{S3Log, S3LogOptions};
+use rig_testkit::faulty_store::FaultyObjectStore;
 
 use crate::report::Report;
 
@@ -46,8 +42,10 @@ static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::ne
 async fn run(clients: usize, ops: usize, target: &Target, mut opts: S3LogOptions) -> Run {
     let store: Arc<dyn object_store::ObjectStore> = match target {
         Target::Memory(latency) => {
-            let (store, control) = faulty_store::FaultyStore::wrap(Arc::new(InMemory::new()));
-            control.put_latency(*latency);
+            let (store, control) = FaultyObjectStore::wrap(Arc::new(InMemory::new()), 0);
+            // Only log batch PUTs get the latency, as in rig-log-s3's example.
+            control.only_keys_containing(Some("LOG/"));
+            control.set_put_latency(*latency);
             store
         }
         Target::Endpoint { url, bucket } => {

@@ -6,16 +6,13 @@
 //! ```
 //! Prints one JSON object with the fields of DESIGN §8.
 
-#[path = "../tests/common/faulty_store.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod faulty_store;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::memory::InMemory;
 use rig_core::{Durability, Log, Operation};
 use rig_log_s3::{S3Log, S3LogOptions};
+use rig_testkit::faulty_store::FaultyObjectStore;
 use tokio::time::Instant;
 
 const OP_BYTES: usize = 100;
@@ -27,9 +24,11 @@ struct Run {
 }
 
 async fn run(clients: u64, ops_per_client: u64, latency: Duration, opts: S3LogOptions) -> Run {
-    let (store, control) = faulty_store::FaultyStore::wrap(Arc::new(InMemory::new()));
+    let (store, control) = FaultyObjectStore::wrap(Arc::new(InMemory::new()), 0);
+    // Only log batch PUTs get the latency (opening and fencing are not what is measured).
+    control.only_keys_containing(Some("LOG/"));
     let log = Arc::new(S3Log::open(store, opts).await.expect("open"));
-    control.put_latency(latency);
+    control.set_put_latency(latency);
     let start = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
