@@ -3,7 +3,7 @@
 //! | backend | data | flags |
 //! |---|---|---|
 //! | `file` (default) | `--data-dir` | none |
-//! | `s3` | a bucket, or a local directory | `--bucket`, `--s3-endpoint`, `--prefix`, credentials from `AWS_*`; with no bucket or endpoint, `--s3-dir` (default `--data-dir`) |
+//! | `s3` | a bucket, or a local directory | `--bucket`, `--s3-endpoint`, `--prefix`, credentials from `AWS_*`; with no bucket or endpoint, `--s3-dir` (default `--data-dir`); `--role replica` (with `--primary-http`) for a read replica |
 //! | `2pc` | `--data-dir` | `--role primary\|replica`, `--repl-listen`, `--peers`, transport credentials |
 //! | `raft` | `--data-dir` | `--node-id`, `--peers`, `--peer-http`, `--join`, transport credentials |
 //!
@@ -73,7 +73,8 @@ pub struct BackendArgs {
     /// service uses `--data-dir`. A lock file allows one writer per directory.
     #[arg(long, conflicts_with_all = ["bucket", "s3_endpoint"])]
     pub s3_dir: Option<PathBuf>,
-    /// 2PC: whether this node starts as the `primary` or a `replica`.
+    /// 2PC: whether this node starts as the `primary` or a `replica`. S3: `replica` serves reads
+    /// from a follower of the bucket or directory (writes get 421 naming `--primary-http`).
     #[arg(long)]
     pub role: Option<String>,
     /// 2PC and Raft: the address to listen on for replication links. 2PC: required. Raft:
