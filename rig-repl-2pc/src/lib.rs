@@ -167,8 +167,8 @@
 //!   overlapping the local prepare fsync) and then for the local `Commit` record's fsync: two
 //!   fsyncs in sequence on the critical path plus a network round trip, where a single-node
 //!   log needs one fsync. Pipelining adds throughput, not a shorter path: with closed-loop
-//!   clients (each waiting for its op) a pair reached about 0.3-0.45x the single-node file
-//!   log's ops/s at 64 clients on a shared 2-core machine (BENCHMARKS.md, `rig-bench 2pc`).
+//!   clients (each waiting for its op) a pair reached 0.3-0.7x (median about 0.43) the
+//!   single-node file log's ops/s at 64 clients on a shared 2-core machine (`rig-bench 2pc`).
 //! - A promoted replica commits every entry it holds, including one it had not yet checked
 //!   against the old primary after a resync; promote a replica that was in sync.
 //! - A replica assembles a shipped snapshot in memory (up to 16 GiB).
