@@ -5,8 +5,8 @@
 //! Membership: `rig-cli member remove` of a follower through another follower, `/status` listing
 //! the two members left, writes still acknowledged, and 4xx for bad membership requests; a
 //! fourth process joining through `--join` a group whose logs were compacted, receiving the
-//! snapshot, becoming a voter and applying the log, and `rig-cli member add` then `remove` of an
-//! observer.
+//! snapshot, becoming a voter and applying the log (with a writer running throughout), a process
+//! with the wrong group token refused, and `rig-cli member add` then `remove` of an observer.
 
 mod common;
 
@@ -228,6 +228,68 @@ async fn three_processes_redirect_serve_and_survive_the_leaders_sigkill() {
 }
 
 /// Runs `rig-cli ARGS`.
+/// A client creating users `user-{first}`, `user-{first + 1}`, ... one at a time until stopped.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<Vec<String>>,
+}
+
+impl Load {
+    fn start(client: &MetadataClient, first: usize) -> Load {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (client, flag) = (client.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            let mut acked = Vec::new();
+            let mut i = first;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let u = user(i);
+                // Failures during the membership change are fine: only acknowledged users count.
+                if client.create_user(&u).await.is_ok() {
+                    acked.push(u.id);
+                }
+                i += 1;
+            }
+            acked
+        });
+        Load { stop, task }
+    }
+
+    /// Stops the writer and returns the ids of the users it got acknowledged.
+    async fn stop(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.await.expect("the load task")
+    }
+}
+
+/// Runs a node (id 9) that tries to join through `seed` with group token 8 instead of 7, waits
+/// (at most 60 s) for it to exit with an error, and returns what it printed on stderr.
+async fn join_with_wrong_token(seed: &str, peer_http: &str, dir: &Path) -> String {
+    let peers = format!("9=127.0.0.1:{}", free_port());
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metadata"))
+        .arg("--data-dir")
+        .arg(dir.join("n9"))
+        .args(["--listen", &listen, "--backend", "raft", "--node-id", "9"])
+        .args(["--peers", &peers, "--peer-http", peer_http])
+        .args(["--group-token", "8", "--join", seed])
+        .env("RIG_PSK", PSK)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the metadata binary");
+    let status = eventually("the wrong-token joiner to exit", || {
+        let exited = child.try_wait().expect("poll the child");
+        async move { exited }
+    })
+    .await;
+    assert!(!status.success(), "a refused joiner exits with an error");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)
+        .expect("read stderr");
+    stderr
+}
+
 fn cli(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rig-cli"))
         .args(args)
@@ -437,6 +499,8 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                 "--join",
                 &seed,
             ];
+            // The join happens under load: a writer keeps creating users until node 4 votes.
+            let load = Load::start(&c, 100);
             let fourth = Server::spawn(&dir.path().join("n4"), &flags, &[("RIG_PSK", PSK)]);
             eventually("node 4 to be a voter", || async {
                 let s = c.status().await.ok()?;
@@ -446,6 +510,11 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                     .then_some(())
             })
             .await;
+            let acked = load.stop().await;
+            assert!(
+                !acked.is_empty(),
+                "the writer got acknowledgments during the join"
+            );
             let u = user(5);
             retry_unavailable("create with four members", || c.create_user(&u))
                 .await
@@ -468,6 +537,21 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                 joined.snapshots_installed.unwrap_or(0) >= 1,
                 "node 4 reports the snapshot it installed: {joined:?}"
             );
+            for id in &acked {
+                assert!(
+                    on_fourth.get_user(id).await.unwrap().is_some(),
+                    "{id}, acknowledged during the join, is on node 4"
+                );
+            }
+
+            // A process with another group token is refused by its seed and exits, saying why.
+            let refused = join_with_wrong_token(&seed, &peer_http, dir.path()).await;
+            assert!(
+                refused.contains("wrong group token"),
+                "the refused joiner names the cause: {refused}"
+            );
+            let s = c.status().await.unwrap();
+            assert!(s.members.iter().all(|m| m.id != 9), "{:?}", s.members);
 
             // rig-cli member add: an observer (nothing runs at its address), then remove it.
             let url = format!("http://{}", fourth.addr);
