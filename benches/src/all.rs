@@ -83,7 +83,7 @@ const SUITE: &[Scenario] = &[
     },
     Scenario {
         name: "2pc",
-        run: || per_clients(|c| two_pc::run(c, 500 + 100 * c, 64)),
+        run: || per_clients(|c| two_pc::run(c, 500 + 100 * c, 64, None)),
     },
     Scenario {
         name: "s3",

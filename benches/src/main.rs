@@ -32,7 +32,7 @@ use std::collections::HashMap;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]\n       rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--lossy-follower-drop-pct P] [--json]\n       rig-bench all [--json] [--only a,b] [--out results.json]\n       rig-bench report [--results results.json] [--page BENCHMARKS.md] [--assets docs/bench]"
+        "usage: rig-bench fsync-probe [--seconds S]\n       rig-bench file --clients C --ops N --op-bytes B [--json]\n       rig-bench mem --clients C --ops N [--op-bytes B] [--json]\n       rig-bench log --clients C --ops N [--op-bytes B] [--json]\n       rig-bench okaywal --writers W [--ops N] [--json]\n       rig-bench recovery [--mb M] [--op-bytes B]\n       rig-bench 2pc --clients C [--ops N] [--rounds-in-flight R] [--json]\n       rig-bench s3 --clients C (--put-latency-ms L | --endpoint URL --bucket B) [--ops N] [--json]\n       rig-bench raft --nodes 3 --clients C --net mem|tcp --log mem|file --mode volatile|strict [--ops N] [--op-bytes B] [--threads T] [--lossy-follower-drop-pct P] [--json]\n       rig-bench all [--json] [--only a,b] [--out results.json]\n       rig-bench report [--results results.json] [--page BENCHMARKS.md] [--assets docs/bench]"
     );
     std::process::exit(2)
 }
@@ -99,6 +99,8 @@ fn main() {
             num(&opts, "clients", None).max(1) as usize,
             num(&opts, "ops", Some(20_000)).max(1) as usize,
             num(&opts, "op-bytes", Some(64)) as usize,
+            opts.get("rounds-in-flight")
+                .map(|_| num(&opts, "rounds-in-flight", None).max(1) as usize),
         )
         .print(json),
         "s3" => {

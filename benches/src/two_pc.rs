@@ -9,7 +9,7 @@ use rig_repl_2pc::{Config, ReplLog, StartAs};
 
 use crate::report::Report;
 
-async fn pair(dir: &std::path::Path) -> ReplLog {
+async fn pair(dir: &std::path::Path, rounds_in_flight: Option<usize>) -> ReplLog {
     let hs = |n: &str| HandshakeConfig::new("bench", [1, 1], n, b"bench".to_vec());
     let file = |n: &str| FileLog::open(dir.join(n), FileLogOptions::default()).expect("file log");
     let replica = ReplLog::open(
@@ -21,16 +21,21 @@ async fn pair(dir: &std::path::Path) -> ReplLog {
     let to = vec![replica.local_addr().to_string()];
     // The replica lives as long as the runtime's tasks; leak the handle so it keeps serving.
     std::mem::forget(replica);
-    ReplLog::open(
-        file("p"),
-        Config::new("127.0.0.1:0", StartAs::Primary { replicas: to }, hs("p")),
-    )
-    .await
-    .expect("primary")
+    let mut config = Config::new("127.0.0.1:0", StartAs::Primary { replicas: to }, hs("p"));
+    if let Some(n) = rounds_in_flight {
+        config.max_rounds_in_flight = n;
+    }
+    ReplLog::open(file("p"), config).await.expect("primary")
 }
 
 /// Runs `file` (the baseline) then `2pc` with the same clients, ops and op size.
-pub(crate) fn run(clients: usize, ops: usize, op_bytes: usize) -> Report {
+/// `rounds_in_flight` overrides the primary's `Config::max_rounds_in_flight`.
+pub(crate) fn run(
+    clients: usize,
+    ops: usize,
+    op_bytes: usize,
+    rounds_in_flight: Option<usize>,
+) -> Report {
     let file = crate::engine::run(true, clients, ops, op_bytes);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -38,7 +43,7 @@ pub(crate) fn run(clients: usize, ops: usize, op_bytes: usize) -> Report {
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let (elapsed, latencies) = rt.block_on(async {
-        let log = std::sync::Arc::new(pair(dir.path()).await);
+        let log = std::sync::Arc::new(pair(dir.path(), rounds_in_flight).await);
         // The leaked replica keeps serving; the primary is not closed (the runtime is dropped).
         let measured = crate::engine::drive(Arc::clone(&log), clients, ops, op_bytes, false).await;
         // How the rounds went (on stderr, beside the report): batch size, overlap, commits.
