@@ -128,7 +128,11 @@ impl Raft {
         let term = self.hs.term;
         if self.role == RoleKind::Leader && from <= self.log.offset() {
             // Compacted here: the asker needs the snapshot (see `snapshot_stream.rs`).
-            if let Some(pr) = self.progress.get_mut(&asker).filter(|p| !p.receiving_snapshot()) {
+            if let Some(pr) = self
+                .progress
+                .get_mut(&asker)
+                .filter(|p| !p.receiving_snapshot())
+            {
                 pr.restart_probe(from.max(1));
                 self.send_append(asker);
                 return;
