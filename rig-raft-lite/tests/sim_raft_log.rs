@@ -1,10 +1,14 @@
-//! A 3-node RaftLog group in rig-testkit's deterministic simulation: SimNet links (rig-core's
+//! 3- and 5-node RaftLog groups in rig-testkit's deterministic simulation: SimNet links (rig-core's
 //! authenticated transport), FsStorage on SimFs disks, and a swarm nemesis (per-seed fault plan)
-//! that power-cycles nodes (unsynced writes lost or torn) and isolates them. Clients append
-//! through whichever node leads; the history checker then requires every acknowledged op at its
-//! version on every node, no duplicates, no gaps, no failed op visible, and call-order versions.
+//! that power-cycles nodes (unsynced writes lost or torn), isolates them, fails fsyncs (a node
+//! whose fsync failed stops until it is restarted), and — through rig-testkit's `net_nemesis` —
+//! drops, duplicates and reorders messages (connection resets, retries) and cuts links. Clients
+//! append through whichever node leads; the history checker then requires every acknowledged op
+//! at its version on every node, no duplicates, no gaps, no failed op visible, and call-order
+//! versions.
 
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,11 +20,9 @@ use rig_raft_lite::driver::{NetNetwork, Options, RaftLog};
 use rig_raft_lite::storage::FsStorage;
 use rig_testkit::check::log::{check_log, LogHistory};
 use rig_testkit::check::recording::RecordingLog;
-use rig_testkit::sim::{FaultPlan, SimCtx, Simulation};
+use rig_testkit::sim::{net_nemesis, FaultPlan, SimCtx, Simulation};
 use rig_testkit::simfs::{SimFs, SimFsController};
 use rig_testkit::simnet::{SimNet, SimNetController};
-
-const NODES: u64 = 3;
 
 fn name(id: u64) -> String {
     format!("n{id}")
@@ -31,6 +33,7 @@ fn addr(id: u64) -> String {
 }
 
 struct Group {
+    nodes_n: u64,
     net: SimNet,
     net_ctl: SimNetController,
     disks: Vec<(SimFs, SimFsController)>,
@@ -39,7 +42,9 @@ struct Group {
 }
 
 impl Group {
-    async fn start(&self, id: u64) {
+    /// Starts node `id`; false when its disk refuses (a failing fsync while opening), in which
+    /// case the node stays down and the nemesis tries again later.
+    async fn start(&self, id: u64) -> bool {
         let transport = self.net.node(&name(id));
         let listener = loop {
             // A crashed incarnation's listener goes away once its tasks notice.
@@ -48,7 +53,7 @@ impl Group {
                 Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
             }
         };
-        let others = (1..=NODES)
+        let others = (1..=self.nodes_n)
             .filter(|&p| p != id)
             .map(|p| (p, addr(p)))
             .collect();
@@ -63,27 +68,32 @@ impl Group {
             Arc::new(rand.split()),
         );
         let fs = self.disks[(id - 1) as usize].0.clone();
-        let storage = FsStorage::open(Arc::new(fs), Path::new("/raft")).expect("open the disk");
-        let mut config = Config::new(id, (1..=NODES).collect());
+        let Ok(storage) = FsStorage::open(Arc::new(fs), Path::new("/raft")) else {
+            return false;
+        };
+        let mut config = Config::new(id, (1..=self.nodes_n).collect());
         config.commit_mode = CommitMode::Strict;
         let mut opts = Options::new(config);
         opts.tick = Duration::from_millis(20);
-        let log = RaftLog::start(
+        let Ok(log) = RaftLog::start(
             opts,
             Box::new(storage),
             Arc::new(net),
             inbox,
             Arc::new(TokioClock),
             Box::new(rand),
-        )
-        .expect("start a node");
+        ) else {
+            return false;
+        };
         self.nodes.lock().unwrap()[(id - 1) as usize] = Some(Arc::new(log));
+        true
     }
 
     async fn crash(&self, id: u64) {
         let node = self.nodes.lock().unwrap()[(id - 1) as usize].take();
         if let Some(node) = node {
-            node.close().await.expect("close");
+            // A node stopped by a failed fsync refuses to close cleanly; power goes anyway.
+            let _ = node.close().await;
             self.disks[(id - 1) as usize].1.crash();
         }
     }
@@ -133,16 +143,20 @@ async fn nemesis(
 ) {
     while tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let id = 1 + rand.below(NODES);
+        let id = 1 + rand.below(group.nodes_n);
         let is_up = group.nodes.lock().unwrap()[(id - 1) as usize].is_some();
         if is_up && FaultPlan::roll(&rand, plan.crash_per_mille / 3) {
             group.crash(id).await;
         } else if !is_up && rand.below(10) == 0 {
-            group.start(id).await;
-            rig_testkit::sometimes!(true, "a power-cycled node restarted");
+            let started = group.start(id).await;
+            rig_testkit::sometimes!(started, "a power-cycled node restarted");
+        }
+        if rand.below(40) == 0 {
+            // A directed disk fault on top of the plan's rate: the node's next fsync fails.
+            group.disks[(id - 1) as usize].1.fail_next_syncs(1);
         }
         if FaultPlan::roll(&rand, plan.partition_per_mille) {
-            let others: Vec<String> = (1..=NODES).filter(|&p| p != id).map(name).collect();
+            let others: Vec<String> = (1..=group.nodes_n).filter(|&p| p != id).map(name).collect();
             let others: Vec<&str> = others.iter().map(String::as_str).collect();
             group.net_ctl.isolate(&name(id), &others);
         } else if rand.below(20) == 0 {
@@ -151,19 +165,36 @@ async fn nemesis(
     }
 }
 
-async fn body(ctx: SimCtx) {
+async fn body(ctx: SimCtx, nodes_n: u64) {
     let (net, net_ctl) = SimNet::new(ctx.rand());
-    let disks = (0..NODES).map(|_| SimFs::with_rand(ctx.rand())).collect();
+    let disks: Vec<(SimFs, SimFsController)> =
+        (0..nodes_n).map(|_| SimFs::with_rand(ctx.rand())).collect();
+    let plan = ctx.plan();
     let group = Arc::new(Group {
+        nodes_n,
         net,
-        net_ctl,
+        net_ctl: net_ctl.clone(),
         disks,
-        nodes: Mutex::new(vec![None, None, None]),
+        nodes: Mutex::new(vec![None; nodes_n as usize]),
         rand: ctx.rand(),
     });
-    for id in 1..=NODES {
-        group.start(id).await;
+    for id in 1..=nodes_n {
+        assert!(group.start(id).await, "a healthy disk opens");
     }
+    // Disk faults: fsyncs fail at the plan's rate (a tenth of it: every node syncs often).
+    for (_, disk) in &group.disks {
+        disk.set_sync_failure_rate(plan.sync_fail_per_million / 10);
+    }
+    let stop_net = Arc::new(AtomicBool::new(false));
+    let names = (1..=nodes_n).map(name).collect();
+    let net_faults = tokio::spawn(net_nemesis(
+        net_ctl,
+        names,
+        plan,
+        ctx.rand(),
+        stop_net.clone(),
+        ctx.trace.clone(),
+    ));
     let history = LogHistory::new();
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut tasks = Vec::new();
@@ -177,20 +208,31 @@ async fn body(ctx: SimCtx) {
     }
     tasks.push(tokio::spawn(nemesis(
         group.clone(),
-        ctx.plan(),
+        plan,
         ctx.rand(),
         until,
     )));
     for t in tasks {
         t.await.expect("task");
     }
+    stop_net.store(true, std::sync::atomic::Ordering::Relaxed);
+    net_faults.await.expect("net nemesis");
 
-    // Liveness: heal, restart everything, and wait for a leader that can serve a read barrier.
+    // Liveness: heal the disks and links, power-cycle every node (a node stopped by a failed
+    // fsync only comes back through a restart), and wait for a leader that serves a barrier.
+    let failed_syncs: u64 = group
+        .disks
+        .iter()
+        .map(|(_, d)| d.stats().failed_syncs)
+        .sum();
+    rig_testkit::sometimes!(failed_syncs > 0, "an fsync failed under a Raft node");
+    for (_, disk) in &group.disks {
+        disk.heal();
+    }
     group.net_ctl.heal();
-    for id in 1..=NODES {
-        if group.nodes.lock().unwrap()[(id - 1) as usize].is_none() {
-            group.start(id).await;
-        }
+    for id in 1..=nodes_n {
+        group.crash(id).await;
+        assert!(group.start(id).await, "a healed disk opens");
     }
     // Bounded in simulated time: a group that never converges fails instead of hanging.
     let converge = async {
@@ -232,5 +274,16 @@ async fn body(ctx: SimCtx) {
 fn sim_group_keeps_every_acknowledged_op() {
     Simulation::new("rig-raft-lite", "sim_group_keeps_every_acknowledged_op")
         .seeds(4)
-        .run(body);
+        .run(|ctx| body(ctx, 3));
+}
+
+/// The same with five nodes (two may be down at once); three seeds by default.
+#[test]
+fn sim_five_node_group_keeps_every_acknowledged_op() {
+    Simulation::new(
+        "rig-raft-lite",
+        "sim_five_node_group_keeps_every_acknowledged_op",
+    )
+    .seeds(3)
+    .run(|ctx| body(ctx, 5));
 }
