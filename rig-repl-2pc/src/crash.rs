@@ -16,7 +16,8 @@ pub(crate) enum Stage {
     CommitLocal,
     /// Primary, stage 4 (commit on the replicas): committed locally, the `Commit` not sent yet.
     CommitReplica,
-    /// Primary, stage 5 (acknowledge): the `Commit` record is durable, the waiters not told yet.
+    /// Primary, stage 5 (acknowledge): the `Commit` record is written (maybe not durable yet),
+    /// the waiters not told yet.
     Acknowledge,
     /// Replica: a message to prepare arrived; its records are not written yet.
     ReplicaPrepare,

@@ -150,11 +150,8 @@ async fn crash(node: ReplLog, reached: tokio::sync::oneshot::Receiver<()>, stage
     node.halt().await;
 }
 
-async fn primary_crash(stage: Option<Stage>, promote: bool) {
-    let what = format!(
-        "primary crash at {stage:?}, then {}",
-        if promote { "promotion" } else { "restart" }
-    );
+/// A replica and its primary, in fresh dirs, with three ops acknowledged (versions 1..=3).
+async fn pair_with_three_acks() -> (Dirs, ReplLog, ReplLog, Acked) {
     let d = dirs();
     let r = replica(&d.r, "127.0.0.1:0").await;
     let p = primary(&d.p, r.local_addr()).await;
@@ -162,6 +159,15 @@ async fn primary_crash(stage: Option<Stage>, promote: bool) {
     for i in 0..3 {
         append(&p, &format!("a{i}"), &mut acked).await;
     }
+    (d, r, p, acked)
+}
+
+async fn primary_crash(stage: Option<Stage>, promote: bool) {
+    let what = format!(
+        "primary crash at {stage:?}, then {}",
+        if promote { "promotion" } else { "restart" }
+    );
+    let (d, r, p, mut acked) = pair_with_three_acks().await;
     // The primary crashes with `x` in flight: `x` is acknowledged only if it got through.
     if let Some(stage) = stage {
         let reached = p.arm_crash(stage);
@@ -312,4 +318,112 @@ async fn a_replica_crash_at_each_step_then_sync_converges() {
     for stage in REPLICA_STAGES {
         replica_crash(stage).await;
     }
+}
+
+/// The primary acknowledges `x` (version 4) and crashes before its `Commit` record is written;
+/// the replica holds `x` durably prepared and crashes before it commits it. Returns the dirs
+/// and the acknowledged ops.
+async fn ack_then_lose_the_commit_records() -> (Dirs, Acked) {
+    let (d, r, p, mut acked) = pair_with_three_acks().await;
+    // (The replica's crash point must not catch the Commit of an earlier round.)
+    r.wait_committed(2).await.unwrap();
+    let reached = r.arm_crash(Stage::ReplicaCommit);
+    p.drop_commit_records(true);
+    let x = p.append(op("x".into()), Durability::Replicated);
+    let x = tokio::time::timeout(REACH, x)
+        .await
+        .expect("x never acknowledged");
+    assert_eq!(x.unwrap(), 4);
+    acked.push((4, "x".into()));
+    crash(r, reached, Stage::ReplicaCommit).await;
+    p.halt().await;
+    (d, acked)
+}
+
+/// Every op of `acked` at its version in `log`'s committed log, as it stands now.
+fn assert_holds(log: &ReplLog, acked: &Acked, what: &str) {
+    let last = acked.iter().map(|(v, _)| *v).max().unwrap();
+    assert!(
+        log.committed() >= last,
+        "{what}: committed only through {}",
+        log.committed()
+    );
+}
+
+/// [`assert_holds`], and each op's data.
+async fn assert_holds_data(log: &ReplLog, acked: &Acked, what: &str) {
+    assert_holds(log, acked, what);
+    let on_log = committed(log, log.committed()).await;
+    for (v, data) in acked {
+        assert_eq!(on_log.get(*v as usize - 1), Some(data), "{what}: lost {v}");
+    }
+}
+
+/// An op acknowledged before the primary's `Commit` record reached the disk survives the
+/// primary's restart: it reopens with the op durably prepared and recommits it before anything
+/// else. Meanwhile the replica, synced by the restarted primary, keeps it (the Sync announces
+/// the primary's prepared tail as committed): were it rolled back there until the recovery
+/// round prepared it again, a second crash in between (played here by the replica's crash
+/// point on that Prepare) and a promotion would lose it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_ahead_of_the_durable_commit_survives_a_restart() {
+    let (d, acked) = ack_then_lose_the_commit_records().await;
+    let r = replica(&d.r, "127.0.0.1:0").await;
+    let reached = r.arm_crash(Stage::ReplicaPrepare);
+    let p = primary(&d.p, r.local_addr()).await;
+    // Either the recovery round commits, or the replica crashes on its way.
+    let recovered = async {
+        tokio::select! {
+            _ = reached => false,
+            recovered = p.wait_committed(3) => recovered.is_ok(),
+        }
+    };
+    let recovered = tokio::time::timeout(REACH, recovered).await;
+    if recovered.expect("the restarted primary never recommitted its tail") {
+        assert_holds_data(&p, &acked, "restarted primary").await;
+    }
+    p.halt().await;
+    r.halt().await;
+    let r = replica(&d.r, "127.0.0.1:0").await;
+    r.promote(vec![]).await.unwrap();
+    assert_holds_data(&r, &acked, "replica promoted after the restart").await;
+    r.close().await.unwrap();
+}
+
+/// The same lost `Commit` record, then the replica is promoted and the old primary rejoins as
+/// its replica: the acknowledged op is committed on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_ahead_of_the_durable_commit_survives_a_promotion() {
+    let (d, mut acked) = ack_then_lose_the_commit_records().await;
+    let r = replica(&d.r, "127.0.0.1:0").await;
+    let old = replica(&d.p, "127.0.0.1:0").await;
+    r.promote(vec![old.local_addr().to_string()]).await.unwrap();
+    check(&r, &old, &mut acked, "promotion after a lost Commit record").await;
+    old.close().await.unwrap();
+    r.close().await.unwrap();
+}
+
+/// A snapshot saved while the `Commit` record through its version is not yet durable makes
+/// that record durable first: a reopened log is never behind its own snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_is_never_ahead_of_the_durable_commit_point() {
+    let d = dirs();
+    let r = replica(&d.r, "127.0.0.1:0").await;
+    let p = primary(&d.p, r.local_addr()).await;
+    let mut acked = Acked::new();
+    p.drop_commit_records(true);
+    for i in 0..2 {
+        append(&p, &format!("a{i}"), &mut acked).await;
+    }
+    let snapshot = rig_core::Snapshot {
+        version: 2,
+        data: "state at 2".into(),
+    };
+    p.save_snapshot(snapshot.clone()).await.unwrap();
+    p.halt().await;
+    r.halt().await;
+    let reopened = replica(&d.p, "127.0.0.1:0").await;
+    assert_eq!(reopened.committed(), 2);
+    assert_eq!(reopened.load_snapshot().await.unwrap(), Some(snapshot));
+    reopened.close().await.unwrap();
 }

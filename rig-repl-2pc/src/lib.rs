@@ -42,10 +42,11 @@
 //!    not wait for the record's fsync (later rounds go on meanwhile, and their prepare fsync
 //!    usually carries the record);
 //! 4. **commit on the replicas**: `Commit` is sent (and repeated in the next `Prepare`);
-//! 5. **acknowledge**, once the local `Commit` record is durable: an acknowledged op is
-//!    committed in the primary's own log, whatever reopens it (a restart as a replica, a
-//!    reader, a primary still recommitting its tail), and durably prepared on every replica
-//!    the policy waited for.
+//! 5. **acknowledge**, as soon as the `Commit` record is written (not yet fsynced): an
+//!    acknowledged op is durably prepared in the primary's own log and on every replica the
+//!    policy waited for, and committed in the primary's memory. It is durably committed once
+//!    the record rides the next fsync; until then every way a log reopens commits it (see "Why
+//!    a crash is safe"). A failed fsync of the record stops the node.
 //!
 //! Every message carries the sender's epoch. Links (rig-core's [`rig_core::net`]) are
 //! authenticated by group id, group tokens and a pre-shared key; a peer failing the handshake is
@@ -64,8 +65,12 @@
 //! points, which no primary acknowledged, are rolled back. A replica commits only entries it
 //! has checked against its current primary, so a stale entry left by another primary or by a
 //! rolled-back round is never committed. A restarted primary first replicates and commits its
-//! own prepared tail again (a replica may have committed it already); under `Strict` it waits
-//! for its replicas as long as that takes, failing new writes with `Unavailable` meanwhile.
+//! own durable prepared tail again, never rolling it back (it may hold acknowledged ops whose
+//! `Commit` record was lost, and a replica may have committed it already); under `Strict` it
+//! waits for its replicas as long as that takes, failing new writes with `Unavailable`
+//! meanwhile. Until that recovery round committed, its `Sync` announces the end of that tail as
+//! its commit point, so a replica keeps those entries (and checks them) instead of rolling
+//! them back and waiting for them to be prepared again.
 //!
 //! # Failure policy
 //! - [`Policy::Strict`]: no acknowledgment without every replica. After the timeout the round is
@@ -114,19 +119,39 @@
 //!
 //! # Why a crash is safe with several rounds open
 //! Say rounds N..N+k are in flight when a node dies.
-//! - **Primary, before round N's local commit.** Its durable prepared tail (N.. as far as the
-//!   disk got) was never acknowledged (an ack waits for the durable `Commit` record). On
-//!   restart it replicates and commits that tail again before any new round, so whatever a
-//!   replica committed of it stays. If a replica is promoted instead, it commits all it holds;
-//!   the old primary, back as a replica, rolls back its entries past the new commit point.
-//! - **Primary, after committing round N, before its record is durable.** Round N was not
-//!   acknowledged yet (the acknowledging task waits for the record); the entries are durably
-//!   prepared here and on the replicas (a round commits only after both), so either way above
-//!   keeps them. Rounds after N were never acknowledged either: whether they survive does not
-//!   matter to any client.
-//! - **Primary, after acknowledging round N.** N's `Commit` record is durable, and every
-//!   required replica holds N durably prepared: a restart keeps it committed; a promoted
-//!   replica commits it.
+//! The rule: an op is acknowledged once it is durably prepared on the primary and on every
+//! replica the policy waits for, and the primary committed it in memory (its `Commit` record
+//! written, maybe not yet durable). Every path that reopens a log then keeps it:
+//! - **Primary, before round N's local commit.** Nothing of N.. was acknowledged. On restart
+//!   the primary replicates and commits its durable prepared tail (N.. as far as the disk got)
+//!   again before any new round, so whatever a replica committed of it stays. If a replica is
+//!   promoted instead, it commits all it holds; the old primary, back as a replica, rolls back
+//!   its entries past the new commit point.
+//! - **Primary, after acknowledging round N, before N's `Commit` record is durable.** N is
+//!   durably prepared here and on every required replica, and no `Rollback` covers it (a
+//!   rollback starts past the commit point, and its record is fsynced, with every record before
+//!   it, before any version is reused). The ways back:
+//!   1. *Restart as primary*: the log reopens with N prepared, not committed: `committed()` and
+//!      reads show less than was acknowledged until the recovery round recommitted the tail,
+//!      which it does before taking any new write (a restarted primary serves new writes only
+//!      after that). Its `Sync` announces the tail's end as its commit point meanwhile, so a
+//!      replica never rolls N back: a second crash then a promotion still finds N there.
+//!   2. *Promotion of a replica*: it commits everything it holds, N included.
+//!   3. *Restart as a replica* (after a promotion): the new primary committed N (2.), so its
+//!      `Sync` keeps N here and checks it against its copy.
+//!   4. *Offline readers* of a killed primary's directory see N only prepared; reopening it as
+//!      a primary (even with no replicas) recommits it first (`rig-2pc-node recovered` does
+//!      that in the process tests).
+//! - **Primary, after N's `Commit` record is durable.** A restart keeps N committed; a
+//!   promoted replica commits it.
+//! - **Snapshots.** [`Log::save_snapshot`](rig_core::Log::save_snapshot) first makes a
+//!   `Commit` record through the snapshot's version durable, so a saved snapshot is never
+//!   ahead of the durable commit point.
+//! - **`Strict` and `SemiSync`.** Under `Strict` an ack needs every replica's durable prepare,
+//!   so both copies exist and every path above applies. Under `SemiSync` with a lagging replica
+//!   the primary's durable prepare is the only copy: a restart as primary recommits it (its
+//!   recovery commits alone after the timeout), and promoting that lagging replica loses it, as
+//!   it already lost ops committed alone (see Failover).
 //! - **Replica, with rounds prepared but unanswered (or answered) past the commit point.**
 //!   On `Sync` it keeps every entry at or below the primary's commit point and rolls back only
 //!   entries past both commit points, which no primary acknowledged; the primary offers its
@@ -163,12 +188,16 @@
 //! - Links are authenticated, not encrypted (no TLS).
 //! - At most [`Config::max_rounds_in_flight`] rounds are in flight, and a new one starts only
 //!   once the newest is prepared locally; appends beyond wait and form larger rounds.
-//! - An acknowledgment waits for the replicas' answer (their prepare fsync and a round trip,
-//!   overlapping the local prepare fsync) and then for the local `Commit` record's fsync: two
-//!   fsyncs in sequence on the critical path plus a network round trip, where a single-node
-//!   log needs one fsync. Pipelining adds throughput, not a shorter path: with closed-loop
-//!   clients (each waiting for its op) a pair reached 0.3-0.7x (median about 0.43) the
-//!   single-node file log's ops/s at 64 clients on a shared 2-core machine (`rig-bench 2pc`).
+//! - An acknowledgment waits for the local prepare fsync and the replicas' answer (their
+//!   prepare fsync and a round trip, overlapping the local one), not for the `Commit` record's
+//!   fsync: one fsync plus a network round trip on the critical path, where a single-node log
+//!   needs one fsync. The price: after a crash, a primary's log shows some acknowledged ops
+//!   only prepared until it runs again as primary and recommits them (see above).
+//!   With closed-loop clients (each waiting for its op) a pair reached 0.36-0.54x (median
+//!   0.46; 80-112k ops/s, p50 550-780 us) the single-node file log's ops/s in the same run at
+//!   64 clients on a shared 2-core machine (`rig-bench 2pc`), against 0.25-0.41x (median 0.36;
+//!   66-97k ops/s, p50 630-840 us) when the ack also waited for the `Commit` record's fsync.
+//!   What is left beyond the file log is the replica's round trip and its thread wake-ups.
 //! - A promoted replica commits every entry it holds, including one it had not yet checked
 //!   against the old primary after a resync; promote a replica that was in sync.
 //! - A replica assembles a shipped snapshot in memory (up to 16 GiB).

@@ -25,7 +25,7 @@ use crate::config::{Policy, RoundStats};
 use crate::crash::Stage;
 use crate::node::{fenced, Batch, Node, RoleState};
 use crate::proto::Msg;
-use crate::round::{acknowledge, Committed, Round, MAX_ROUND_OPS};
+use crate::round::{watch_commit_records, CommitRecord, Round, MAX_ROUND_OPS};
 use crate::state::Record;
 
 #[path = "primary_links.rs"]
@@ -92,8 +92,13 @@ pub(crate) struct Driver {
     window: VecDeque<Round>,
     /// The window's local prepares, in round order.
     local: FuturesOrdered<LocalPrepare>,
-    /// Committed rounds, to the task that acknowledges them in order.
-    acks: mpsc::UnboundedSender<Committed>,
+    /// The local `Commit` records' durability, to the task that watches it.
+    commit_records: mpsc::UnboundedSender<CommitRecord>,
+    /// The end of the durable prepared tail this primary opened with. It may hold acknowledged
+    /// ops (an ack does not wait for the `Commit` record's fsync) and is committed again before
+    /// any new round, so `Sync` announces it as the commit point: a replica keeps those entries
+    /// instead of rolling them back while the recovery round is on its way.
+    tail: u64,
     stats: RoundStats,
 }
 
@@ -129,9 +134,10 @@ impl Driver {
                 }
             })
             .collect();
-        let (acks, committed) = mpsc::unbounded_channel();
-        // Tracked so that `halt` stops it too (its waiters then hear `OutcomeUnknown`).
-        node.spawn(acknowledge(Arc::clone(&node), committed));
+        let (commit_records, records) = mpsc::unbounded_channel();
+        // Tracked so that `halt` stops it too.
+        node.spawn(watch_commit_records(Arc::clone(&node), records));
+        let tail = node.store.state().last();
         let d = Self {
             node,
             replicas,
@@ -142,7 +148,8 @@ impl Driver {
             rounds: 0,
             window: VecDeque::new(),
             local: FuturesOrdered::new(),
-            acks,
+            commit_records,
+            tail,
             stats: RoundStats::default(),
         };
         d.publish();
@@ -357,11 +364,20 @@ impl Driver {
         self.node.crash.reach(Stage::CommitLocal).await;
         let rounds: Vec<Round> = self.window.drain(..ready).collect();
         let last = rounds[ready - 1].last;
-        let batches = rounds.into_iter().flat_map(|r| r.batches).collect();
+        let batches: Vec<Batch> = rounds.into_iter().flat_map(|r| r.batches).collect();
         match self.commit(last).await {
-            // 5. Acknowledge, in order, once the Commit record is durable.
+            // 5. Acknowledge, in order, once the Commit record is written: the ops are durably
+            // prepared here and on every required replica, and whatever reopens either log
+            // commits them (see the crate docs). The record rides the next fsync.
             Ok(synced) => {
-                let _ = self.acks.send((synced, batches));
+                if !batches.is_empty() {
+                    self.node.crash.reach(Stage::Acknowledge).await;
+                }
+                self.publish(); // a waiter that hears its ack sees the status after it
+                for b in batches {
+                    let _ = b.done.send(Ok(b.first));
+                }
+                let _ = self.commit_records.send(synced);
                 Next::Continue
             }
             Err(e) => {
@@ -383,10 +399,10 @@ impl Driver {
     /// Commits through `last` locally and tells the replicas; returns the future of the local
     /// `Commit` record's durability.
     ///
-    /// The driver does not wait for the record (it rides the next fsync, usually a later
-    /// round's prepare), but nothing it covers is acknowledged before it is durable
-    /// ([`acknowledge`]): a primary killed before that fsync would reopen with those entries
-    /// only prepared, and only a completed recovery round commits them again.
+    /// Nobody waits for the record (it rides the next fsync, usually a later round's prepare;
+    /// [`watch_commit_records`] stops the node if it fails): a primary killed before that fsync reopens
+    /// with those entries durably prepared, and its recovery round commits them again before
+    /// anything else (a promoted replica commits them too).
     async fn commit(&mut self, last: u64) -> Result<AppendFuture, Error> {
         let synced = self
             .node
@@ -409,8 +425,9 @@ impl Driver {
     }
 
     /// At start-up: the prepared tail a previous run left is replicated again and committed
-    /// before any new round. None of it was acknowledged by this node (an ack waits for the
-    /// durable Commit record), but a replica may have committed it already. `Strict` waits for
+    /// before any new round. Some of it may have been acknowledged (an ack does not wait for
+    /// the `Commit` record's fsync), and a replica may have committed it already: it is never
+    /// rolled back. `Strict` waits for
     /// the replicas as long as it takes; `SemiSync` gives up on them after its timeout.
     async fn recover(&mut self) -> Result<(), Error> {
         let (first, last, ops) = {
@@ -470,8 +487,8 @@ impl Driver {
         }
         self.window.clear();
         let synced = self.commit(last).await?;
-        // Nobody waits for it; the acknowledging task stops the node if it fails.
-        let _ = self.acks.send((synced, Vec::new()));
+        // Nobody waits for it; the watching task stops the node if it fails.
+        let _ = self.commit_records.send(synced);
         Ok(())
     }
 

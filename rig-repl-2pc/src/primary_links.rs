@@ -61,9 +61,11 @@ impl Driver {
                 if let Some(t) = r.shipping.take() {
                     t.abort(); // its chunks went to the old link
                 }
+                // Until the recovery round committed the tail this primary opened with, that
+                // tail counts as committed here: it may hold acknowledged ops.
                 let (committed, last) = {
                     let s = self.node.store.state();
-                    (s.committed(), s.last())
+                    (s.committed().max(self.tail), s.last())
                 };
                 r.peer.try_send(
                     Msg::Sync {

@@ -79,8 +79,9 @@ pub(crate) fn on_message(state: &LogState, session: &mut Session, msg: Msg) -> D
             // Entries through the primary's commit point may have been acknowledged: keep them
             // (they are checked against the primary's copies below, before being committed).
             // Entries past both commit points were never acknowledged by anyone (a primary
-            // acknowledges only what it committed, and a promoted replica commits all it
-            // holds): drop them, the primary prepares its own tail again. Committed entries past
+            // acknowledges only what it committed, a restarted one announces its whole durable
+            // prepared tail as committed until it recommitted it, and a promoted replica
+            // commits all it holds): drop them, the primary prepares its own tail again. Committed entries past
             // the primary's commit point are its prepared tail, which it commits again.
             let keep = committed.max(theirs);
             if last > keep {

@@ -1,4 +1,4 @@
-//! A round in flight on the primary, and the task that acknowledges committed rounds in order.
+//! A round in flight on the primary, and the task that watches the `Commit` records' fsync.
 //!
 //! Several rounds are in flight at once (up to [`WINDOW`]): each one's Prepare goes out as soon
 //! as it is formed, the replicas prepare them in version order, and they commit strictly in
@@ -11,7 +11,6 @@ use bytes::Bytes;
 use rig_core::{AppendFuture, Error};
 use tokio::sync::mpsc;
 
-use crate::crash::Stage;
 use crate::node::{Batch, Node};
 
 /// The most rounds in flight at once by default ([`Config::max_rounds_in_flight`]). More rounds
@@ -67,32 +66,22 @@ impl Round {
     }
 }
 
-/// Committed rounds on their way to being acknowledged: the local `Commit` record's durability,
-/// and the appends it acknowledges.
-pub(crate) type Committed = (AppendFuture, Vec<Batch>);
+/// A committed round's local `Commit` record on its way to disk. Its ops are acknowledged
+/// already (they are durably prepared here and on every required replica, and every reopen
+/// commits them); a failed write stops the node.
+pub(crate) type CommitRecord = AppendFuture;
 
-/// Acknowledges committed rounds strictly in the order they committed, each once its local
-/// `Commit` record is durable: an acknowledged op is committed in the primary's own log,
-/// whatever reopens it next (a restart as a replica, a reader, a primary whose recovery round
-/// is still waiting). The records ride the next group commit (usually a later round's prepare).
-pub(crate) async fn acknowledge(node: Arc<Node>, mut rounds: mpsc::UnboundedReceiver<Committed>) {
-    while let Some((synced, batches)) = rounds.recv().await {
-        match synced.await {
-            Ok(_) => {
-                if !batches.is_empty() {
-                    node.crash.reach(Stage::Acknowledge).await;
-                }
-                for b in batches {
-                    let _ = b.done.send(Ok(b.first));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "primary failed to persist a commit; stopping");
-                node.stop(e.clone());
-                for b in batches {
-                    let _ = b.done.send(Err(e.clone()));
-                }
-            }
+/// Watches the local `Commit` records' durability, in the order they were written: a failed
+/// write stops the node (a failed fsync is never retried), so it acknowledges nothing more.
+pub(crate) async fn watch_commit_records(
+    node: Arc<Node>,
+    mut records: mpsc::UnboundedReceiver<CommitRecord>,
+) {
+    while let Some(synced) = records.recv().await {
+        if let Err(e) = synced.await {
+            tracing::error!(error = %e, "primary failed to persist a commit; stopping");
+            node.stop(e);
+            return;
         }
     }
 }

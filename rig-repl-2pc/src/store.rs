@@ -41,6 +41,10 @@ pub(crate) struct Store {
     /// Tests: while `true`, lazily persisted records do not report durable (a slow fsync).
     #[cfg(test)]
     pub(crate) hold_lazy: tokio::sync::watch::Sender<bool>,
+    /// Tests: while `true`, lazily persisted records are applied but never reach the file (an
+    /// unsynced write a crash drops; the node must crash before writing anything after them).
+    #[cfg(test)]
+    pub(crate) drop_lazy: std::sync::atomic::AtomicBool,
 }
 
 fn encode(record: &Record) -> Operation {
@@ -215,6 +219,8 @@ impl Store {
             snapshot: Mutex::new(snapshot),
             #[cfg(test)]
             hold_lazy: tokio::sync::watch::channel(false).0,
+            #[cfg(test)]
+            drop_lazy: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -281,8 +287,17 @@ impl Store {
     }
 
     /// [`Store::queue`] for the primary's `Commit` records (tests can hold their durability
-    /// back to play a slow fsync).
+    /// back to play a slow fsync, or drop them to play a crash before the fsync).
     pub(crate) async fn persist_lazily(&self, records: Vec<Record>) -> Result<AppendFuture> {
+        #[cfg(test)]
+        if self.drop_lazy.load(std::sync::atomic::Ordering::SeqCst) {
+            let _writer = self.writer.lock().await;
+            self.state()
+                .check(&records)
+                .map_err(|reason| Error::corrupt("2pc log state", reason))?;
+            self.apply(&records);
+            return Ok(Box::pin(std::future::pending()));
+        }
         let Some(synced) = self.queue(records).await? else {
             return Ok(Box::pin(async { Ok(0) }));
         };

@@ -7,7 +7,14 @@
 //! rig-2pc-node promote <dir> <listen> <replica> <tag>  opens <dir> as a replica, promotes it
 //!                                                      (new epoch), then loads it like `primary`
 //! rig-2pc-node dump <dir>                              prints "<version> <data>" per committed entry
+//! rig-2pc-node recovered <dir>                         the same, once <dir> is reopened as a primary
+//!                                                      with no replicas: it commits its prepared tail
+//!                                                      first, as a restarted primary does
 //! ```
+//!
+//! An acknowledgment does not wait for the primary's `Commit` record's fsync, so a killed
+//! primary's log may hold acknowledged ops only prepared until it runs again: `recovered` reads
+//! what it serves once back (it appends a marker op, which is not printed).
 
 use std::io::Write;
 use std::time::Duration;
@@ -86,6 +93,23 @@ async fn main() -> rig_core::Result<()> {
                     p.version,
                     String::from_utf8_lossy(&p.op.data)
                 ));
+            }
+            log.close().await?;
+        }
+        "recovered" => {
+            let start_as = StartAs::Primary { replicas: vec![] };
+            let log = open(&arg(1), "127.0.0.1:0", start_as, "recovered").await?;
+            // Acknowledged only after the recovery round committed the prepared tail.
+            let marker = vec![Operation::new("put", "recovered")];
+            let marker = log.append(marker, Durability::Replicated).await?;
+            for p in log.read(1, usize::MAX).await? {
+                if p.version < marker {
+                    say(format!(
+                        "{} {}",
+                        p.version,
+                        String::from_utf8_lossy(&p.op.data)
+                    ));
+                }
             }
             log.close().await?;
         }
