@@ -193,10 +193,12 @@
 //!   fsync: one fsync plus a network round trip on the critical path, where a single-node log
 //!   needs one fsync. The price: after a crash, a primary's log shows some acknowledged ops
 //!   only prepared until it runs again as primary and recommits them (see above).
-//!   With closed-loop clients (each waiting for its op) a pair reached 0.36-0.54x (median
-//!   0.46; 80-112k ops/s, p50 550-780 us) the single-node file log's ops/s in the same run at
-//!   64 clients on a shared 2-core machine (`rig-bench 2pc`), against 0.25-0.41x (median 0.36;
-//!   66-97k ops/s, p50 630-840 us) when the ack also waited for the `Commit` record's fsync.
+//!   With closed-loop clients (each waiting for its op) a pair reached 0.35-0.54x (median
+//!   about 0.46; 67-118k ops/s, p50 520-780 us) the single-node file log's ops/s in the same
+//!   run at 64 clients on a shared 2-core machine (`rig-bench 2pc`, 12 runs), against
+//!   0.25-0.57x (median about 0.38; 66-100k ops/s, p50 615-845 us) when the ack also waited
+//!   for the `Commit` record's fsync (runs interleaved; runs whose file baseline collapsed
+//!   under other load left out).
 //!   What is left beyond the file log is the replica's round trip and its thread wake-ups.
 //! - A promoted replica commits every entry it holds, including one it had not yet checked
 //!   against the old primary after a resync; promote a replica that was in sync.
