@@ -11,41 +11,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rig_core::seams::{SeededRand, TokioClock};
-use rig_core::{Durability, Log, Operation, Role, Snapshot};
+use rig_core::{Log, Snapshot};
 use rig_raft_lite::core::{CommitMode, Config, StoredMembership};
 use rig_raft_lite::driver::{Options, RaftLog};
 use rig_raft_lite::storage::{MemStorage, Storage};
 use support::group::Group;
-
-async fn wait_for(mut cond: impl FnMut() -> bool) {
-    let waited = tokio::time::timeout(Duration::from_secs(30), async {
-        while !cond() {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
-    waited.await.expect("the condition holds in time");
-}
-
-/// Appends through whichever node leads until `stop`, recording every acknowledged op.
-async fn load(
-    nodes: Vec<Arc<RaftLog>>,
-    acked: Arc<Mutex<Vec<(u64, String)>>>,
-    stop: Arc<Mutex<bool>>,
-) {
-    let mut n = 0;
-    while !*stop.lock().unwrap() {
-        let Some(leader) = nodes.iter().find(|l| l.role() == Role::Leader) else {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        };
-        let method = format!("w{n}");
-        n += 1;
-        let op = vec![Operation::new(method.clone(), "x")];
-        if let Ok(v) = leader.append(op, Durability::Replicated).await {
-            acked.lock().unwrap().push((v, method));
-        }
-    }
-}
+use support::writes::{load, wait_for};
 
 /// Compacts `node` through `version`, retrying while its disk or the majority's lags (Volatile
 /// mode compacts only what is durable locally and on a majority: the background sync).

@@ -11,38 +11,12 @@ use std::time::Duration;
 
 use rig_core::net::handshake::HandshakeConfig;
 use rig_core::seams::{SeededRand, TcpTransport, TokioClock, Transport};
-use rig_core::{Durability, Error, Log, Operation, Role};
+use rig_core::{Error, Log, Role};
 use rig_raft_lite::core::{CommitMode, Config, StoredMembership};
 use rig_raft_lite::driver::{NetNetwork, Options, RaftLog};
 use rig_raft_lite::storage::{MemStorage, Storage};
 use support::group::Group;
-
-/// Appends through whichever node leads until `stop`, recording every acknowledged op.
-async fn load(
-    nodes: Vec<Arc<RaftLog>>,
-    acked: Arc<Mutex<Vec<(u64, String)>>>,
-    stop: Arc<Mutex<bool>>,
-) {
-    let mut n = 0;
-    while !*stop.lock().unwrap() {
-        let Some(leader) = nodes.iter().find(|l| l.role() == Role::Leader) else {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            continue;
-        };
-        let method = format!("w{n}");
-        n += 1;
-        let op = vec![Operation::new(method.clone(), "x")];
-        if let Ok(v) = leader.append(op, Durability::Replicated).await {
-            acked.lock().unwrap().push((v, method));
-        }
-    }
-}
-
-async fn wait_for(mut cond: impl FnMut() -> bool) {
-    while !cond() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
+use support::writes::{load, wait_for};
 
 async fn has_every_acked(node: &RaftLog, acked: &[(u64, String)]) {
     let target = acked.last().expect("some op acknowledged").0;

@@ -5,3 +5,4 @@ pub mod cluster;
 pub mod group;
 pub mod invariants;
 pub mod sim_group;
+pub mod writes;
