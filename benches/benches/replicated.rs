@@ -9,15 +9,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use rig_core::net::handshake::HandshakeConfig;
 use rig_core::seams::{SeededRand, TokioClock};
 use rig_core::{Durability, Log, Operation, Role};
-use rig_log_file::{FileLog, FileLogOptions};
 use rig_raft_lite::core::{CommitMode, Config as RaftConfig};
 use rig_raft_lite::driver::{Options, RaftLog, Router};
 use rig_raft_lite::storage::MemStorage;
-use rig_repl_2pc::{Config, ReplLog, StartAs};
 use tokio::runtime::Runtime;
+
+#[path = "../src/two_pc_pair.rs"]
+mod two_pc_pair;
+use two_pc_pair::two_pc_pair;
 
 const OP_SIZES: [usize; 3] = [64, 1024, 16 * 1024];
 const BATCHES: [usize; 3] = [1, 16, 256];
@@ -33,26 +34,6 @@ fn ops(n: usize, bytes: usize) -> Vec<Operation> {
     (0..n)
         .map(|_| Operation::new("w", vec![0x5au8; bytes]))
         .collect()
-}
-
-/// A primary replicating to one replica; the replica's handle is returned so it lives on.
-async fn two_pc_pair(dir: &std::path::Path) -> (ReplLog, ReplLog) {
-    let hs = |n: &str| HandshakeConfig::new("bench", [1, 1], n, b"bench".to_vec());
-    let file = |n: &str| FileLog::open(dir.join(n), FileLogOptions::default()).expect("file log");
-    let replica = ReplLog::open(
-        file("r"),
-        Config::new("127.0.0.1:0", StartAs::Replica, hs("r")),
-    )
-    .await
-    .expect("replica");
-    let replicas = vec![replica.local_addr().to_string()];
-    let primary = ReplLog::open(
-        file("p"),
-        Config::new("127.0.0.1:0", StartAs::Primary { replicas }, hs("p")),
-    )
-    .await
-    .expect("primary");
-    (primary, replica)
 }
 
 /// A 3-node group on an in-process router; returns every node and the leader's index.
@@ -117,7 +98,7 @@ fn sizes() -> Vec<(usize, usize)> {
 fn two_pc(c: &mut Criterion) {
     let rt = runtime();
     let dir = tempfile::tempdir().unwrap();
-    let (primary, _replica) = rt.block_on(two_pc_pair(dir.path()));
+    let (primary, _replica) = rt.block_on(two_pc_pair(dir.path(), None));
     bench_appends(c, &rt, "2pc_append", &primary, &sizes());
 }
 

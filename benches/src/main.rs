@@ -27,6 +27,7 @@ mod recovery;
 mod report;
 mod s3;
 mod two_pc;
+mod two_pc_pair;
 
 use std::collections::HashMap;
 

@@ -3,30 +3,8 @@
 
 use std::sync::Arc;
 
-use rig_core::net::handshake::HandshakeConfig;
-use rig_log_file::{FileLog, FileLogOptions};
-use rig_repl_2pc::{Config, ReplLog, StartAs};
-
 use crate::report::Report;
-
-async fn pair(dir: &std::path::Path, rounds_in_flight: Option<usize>) -> ReplLog {
-    let hs = |n: &str| HandshakeConfig::new("bench", [1, 1], n, b"bench".to_vec());
-    let file = |n: &str| FileLog::open(dir.join(n), FileLogOptions::default()).expect("file log");
-    let replica = ReplLog::open(
-        file("r"),
-        Config::new("127.0.0.1:0", StartAs::Replica, hs("r")),
-    )
-    .await
-    .expect("replica");
-    let to = vec![replica.local_addr().to_string()];
-    // The replica lives as long as the runtime's tasks; leak the handle so it keeps serving.
-    std::mem::forget(replica);
-    let mut config = Config::new("127.0.0.1:0", StartAs::Primary { replicas: to }, hs("p"));
-    if let Some(n) = rounds_in_flight {
-        config.max_rounds_in_flight = n;
-    }
-    ReplLog::open(file("p"), config).await.expect("primary")
-}
+use crate::two_pc_pair::two_pc_pair;
 
 /// Runs `file` (the baseline) then `2pc` with the same clients, ops and op size.
 /// `rounds_in_flight` overrides the primary's `Config::max_rounds_in_flight`.
@@ -43,8 +21,10 @@ pub(crate) fn run(
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let (elapsed, latencies) = rt.block_on(async {
-        let log = std::sync::Arc::new(pair(dir.path(), rounds_in_flight).await);
-        // The leaked replica keeps serving; the primary is not closed (the runtime is dropped).
+        // The replica serves while `_replica` lives, to the end of the run; neither is closed
+        // (the runtime is dropped).
+        let (primary, _replica) = two_pc_pair(dir.path(), rounds_in_flight).await;
+        let log = Arc::new(primary);
         let measured = crate::engine::drive(Arc::clone(&log), clients, ops, op_bytes, false).await;
         // How the rounds went (on stderr, beside the report): batch size, overlap, commits.
         let status = log.status();
