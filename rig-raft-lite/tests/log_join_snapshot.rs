@@ -16,7 +16,7 @@ use rig_raft_lite::core::{CommitMode, Config, StoredMembership};
 use rig_raft_lite::driver::{Options, RaftLog};
 use rig_raft_lite::storage::{MemStorage, Storage};
 use support::group::Group;
-use support::writes::{load, wait_for};
+use support::writes::{has_every_acked_after, load, wait_for};
 
 /// Compacts `node` through `version`, retrying while its disk or the majority's lags (Volatile
 /// mode compacts only what is durable locally and on a majority: the background sync).
@@ -99,21 +99,7 @@ async fn join_a_compacted_group(mode: CommitMode) {
     );
     assert_eq!(fourth.first_version(), version + 1);
     let acked = acked.lock().unwrap().clone();
-    let target = acked.last().expect("acked").0;
-    while fourth.committed() < target {
-        fourth
-            .wait_committed(fourth.committed())
-            .await
-            .expect("tail");
-    }
-    let got = fourth.read(version + 1, usize::MAX).await.expect("read");
-    for (v, method) in acked.iter().filter(|(v, _)| *v > version) {
-        assert_eq!(
-            &got[(v - version - 1) as usize].op.method,
-            method,
-            "version {v}"
-        );
-    }
+    has_every_acked_after(&fourth, &acked, version).await;
     fourth.close().await.expect("close");
 }
 

@@ -16,23 +16,7 @@ use rig_raft_lite::core::{CommitMode, Config, StoredMembership};
 use rig_raft_lite::driver::{NetNetwork, Options, RaftLog};
 use rig_raft_lite::storage::{MemStorage, Storage};
 use support::group::Group;
-use support::writes::{load, wait_for};
-
-async fn has_every_acked(node: &RaftLog, acked: &[(u64, String)]) {
-    let target = acked.last().expect("some op acknowledged").0;
-    while node.committed() < target {
-        node.wait_committed(node.committed()).await.expect("tail");
-    }
-    let got = node.read(1, usize::MAX).await.expect("read");
-    for (v, method) in acked {
-        assert_eq!(
-            &got[(*v - 1) as usize].op.method,
-            method,
-            "node {} version {v}",
-            node.id()
-        );
-    }
-}
+use support::writes::{has_every_acked_after, load, wait_for};
 
 async fn join_grow_and_shrink(mode: CommitMode) {
     let g = Group::start(3, mode, Vec::new(), 11).await;
@@ -100,9 +84,9 @@ async fn join_grow_and_shrink(mode: CommitMode) {
     );
     assert_eq!(current.voters.len(), 3, "{current:?}");
     assert!(current.is_voter(4));
-    has_every_acked(&fourth, &acked).await;
+    has_every_acked_after(&fourth, &acked, 0).await;
     for node in g.nodes.iter().filter(|n| n.id() != victim) {
-        has_every_acked(node, &acked).await;
+        has_every_acked_after(node, &acked, 0).await;
     }
 }
 
@@ -231,7 +215,7 @@ async fn joins_over_tcp_through_seeds_and_a_wrong_token_is_refused() {
     *stop.lock().unwrap() = true;
     writer.await.expect("writer");
     let acked = acked.lock().unwrap().clone();
-    has_every_acked(&fourth, &acked).await;
+    has_every_acked_after(&fourth, &acked, 0).await;
     for n in &nodes {
         n.close().await.expect("close");
     }

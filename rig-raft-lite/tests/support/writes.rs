@@ -37,3 +37,21 @@ pub async fn load(
         }
     }
 }
+
+/// Waits until `node` committed the last acknowledged op, then checks every acknowledged op
+/// after version `after` (the node's snapshot, or 0) is in its log at its version.
+pub async fn has_every_acked_after(node: &RaftLog, acked: &[(u64, String)], after: u64) {
+    let target = acked.last().expect("some op acknowledged").0;
+    while node.committed() < target {
+        node.wait_committed(node.committed()).await.expect("tail");
+    }
+    let got = node.read(after + 1, usize::MAX).await.expect("read");
+    for (v, method) in acked.iter().filter(|(v, _)| *v > after) {
+        assert_eq!(
+            &got[(v - after - 1) as usize].op.method,
+            method,
+            "node {} version {v}",
+            node.id()
+        );
+    }
+}
