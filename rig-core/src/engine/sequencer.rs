@@ -40,12 +40,12 @@ pub(super) struct Sequencer<S: Service, L: Log> {
     options: Options,
     state: ApplyState,
     applied_tx: watch::Sender<u64>,
-    /// Published copy of `poison`, so waiters outside this task (read barriers) learn of it.
-    poison_flag: Arc<OnceLock<Error>>,
+    /// Set once the engine is poisoned; shared with the handles so that waiters outside this
+    /// task (read barriers) learn of it.
+    poison: Arc<OnceLock<Error>>,
     waiting: VecDeque<Pending<S::Output>>,
     in_flight: InFlight,
     batches: FuturesOrdered<BatchFuture<S::Output>>,
-    poison: Option<Error>,
     closing: bool,
     close_reply: Option<oneshot::Sender<Result<()>>>,
     snapshot_task: Option<JoinHandle<()>>,
@@ -58,7 +58,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         options: Options,
         state: ApplyState,
         applied_tx: watch::Sender<u64>,
-        poison_flag: Arc<OnceLock<Error>>,
+        poison: Arc<OnceLock<Error>>,
     ) -> Self {
         Self {
             service,
@@ -66,11 +66,10 @@ impl<S: Service, L: Log> Sequencer<S, L> {
             options,
             state,
             applied_tx,
-            poison_flag,
+            poison,
             waiting: VecDeque::new(),
             in_flight: InFlight::default(),
             batches: FuturesOrdered::new(),
-            poison: None,
             closing: false,
             close_reply: None,
             snapshot_task: None,
@@ -107,7 +106,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         // came from elsewhere: a leader it follows, or — on a node that just became leader —
         // entries of an earlier term its election committed. Both are applied as they commit,
         // so a read barrier never waits for a write to come along and trigger the catch-up.
-        let tailing = self.batches.is_empty() && self.poison.is_none() && !self.closing;
+        let tailing = self.batches.is_empty() && self.poison.get().is_none() && !self.closing;
         let applied = self.state.applied;
         let log = &self.log;
         tokio::select! {
@@ -136,7 +135,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
                 durability,
                 reply,
             } => {
-                if let Some(p) = &self.poison {
+                if let Some(p) = self.poison.get() {
                     let _ = reply.send(Err(p.clone()));
                     return;
                 }
@@ -177,7 +176,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         if self.waiting.is_empty() {
             return;
         }
-        if let Some(p) = self.poison.clone() {
+        if let Some(p) = self.poison.get().cloned() {
             for w in self.waiting.drain(..) {
                 let _ = w.reply.send(Err(p.clone()));
             }
@@ -195,7 +194,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
             // Entries from elsewhere (a previous leader, an ambiguous append that landed) must be
             // applied before validating anything new.
             self.catch_up(self.log.committed()).await;
-            if self.poison.is_some() {
+            if self.poison.get().is_some() {
                 return Box::pin(self.admit()).await;
             }
         }
@@ -263,7 +262,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         for p in &batch {
             self.in_flight.release(&p.resources);
         }
-        if let Some(p) = &self.poison {
+        if let Some(p) = self.poison.get() {
             for b in batch {
                 let _ = b.reply.send(Err(p.clone()));
             }
@@ -284,7 +283,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         if first > self.state.applied + 1 {
             self.catch_up(first - 1).await;
         }
-        if self.poison.is_none() && first != self.state.applied + 1 {
+        if self.poison.get().is_none() && first != self.state.applied + 1 {
             self.fail_fatal(Error::corrupt(
                 self.log.name(),
                 format!(
@@ -296,7 +295,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         let lock = self.service.clone();
         let mut service = lock.write().await;
         for (i, b) in batch.into_iter().enumerate() {
-            if let Some(p) = &self.poison {
+            if let Some(p) = self.poison.get() {
                 let _ = b.reply.send(Err(p.clone()));
                 continue;
             }
@@ -321,7 +320,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
 
     /// Applies committed entries written by someone else, up to `target`.
     async fn catch_up(&mut self, target: u64) {
-        while self.poison.is_none() && self.state.applied < target {
+        while self.poison.get().is_none() && self.state.applied < target {
             if self.state.applied + 1 < self.log.first_version() {
                 if let Err(fatal) = self.restore_installed_snapshot().await {
                     return self.fail_fatal(fatal);
@@ -384,7 +383,7 @@ impl<S: Service, L: Log> Sequencer<S, L> {
     }
 
     fn fail_fatal(&mut self, error: Error) {
-        if self.poison.is_some() {
+        if self.poison.get().is_some() {
             return;
         }
         tracing::error!(%error, backend = self.log.name(), "engine poisoned");
@@ -397,10 +396,9 @@ impl<S: Service, L: Log> Sequencer<S, L> {
         for w in self.waiting.drain(..) {
             let _ = w.reply.send(Err(poison.clone()));
         }
-        let _ = self.poison_flag.set(poison.clone());
+        let _ = self.poison.set(poison);
         // Wake read barriers waiting for an applied version that will now never come.
         self.applied_tx.send_modify(|_| {});
-        self.poison = Some(poison);
     }
 
     async fn maybe_snapshot(&mut self) {
@@ -415,14 +413,14 @@ impl<S: Service, L: Log> Sequencer<S, L> {
             .snapshot_task
             .as_ref()
             .is_some_and(|t| !t.is_finished());
-        if due && !busy && self.poison.is_none() {
+        if due && !busy && self.poison.get().is_none() {
             self.start_snapshot(None).await;
         }
     }
 
     /// Serializes the state now (writes wait for this part only) and saves it in the background.
     async fn start_snapshot(&mut self, reply: Option<oneshot::Sender<Result<u64>>>) {
-        if let Some(p) = &self.poison {
+        if let Some(p) = self.poison.get() {
             if let Some(r) = reply {
                 let _ = r.send(Err(p.clone()));
             }
