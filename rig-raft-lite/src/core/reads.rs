@@ -5,6 +5,14 @@
 //! With [`Config::lease_reads`](super::Config::lease_reads), the leader answers at once while its
 //! lease holds: every heartbeat round is numbered and timed, and a round a majority acknowledged
 //! extends the lease to `election_ticks - lease_margin_ticks` after that round was sent.
+//!
+//! Membership changes keep the lease sound because acknowledgments are counted against the
+//! leader's *current* membership (a change counts from the moment its entry is appended) and
+//! changes go one at a time, each durable before the next: any majority of the configuration a
+//! round was confirmed in overlaps any majority of a configuration a candidate can campaign in,
+//! so some voter that acknowledged the round refuses votes until the lease is over.
+//! `tests/core_lease.rs` grows, shrinks and partitions a group around the cut (counting with the
+//! initial membership's quorum instead fails it).
 
 use std::collections::{BTreeMap, VecDeque};
 
