@@ -58,8 +58,8 @@ fn cli(args: &[&str]) -> std::process::Output {
 async fn in_sync(primary: &MetadataClient) {
     eventually("the replica to be in sync", || async {
         let s = primary.status().await.ok()?;
-        let r = s.replicas.first()?;
-        (s.mode.as_deref() == Some("sync") && r.connected && r.lag == 0).then_some(())
+        let r = s.details.replicas.first()?;
+        (s.details.mode.as_deref() == Some("sync") && r.connected && r.lag == 0).then_some(())
     })
     .await
 }
@@ -126,7 +126,7 @@ async fn primary_and_replica_serve_redirect_and_survive_sigkill() {
             let rs = r.status().await.unwrap();
             assert_eq!(rs.role, "follower");
             assert_eq!(rs.leader.as_deref(), Some(primary.addr.as_str()));
-            assert_eq!(rs.mode.as_deref(), Some("replica"));
+            assert_eq!(rs.details.mode.as_deref(), Some("replica"));
 
             // rig-cli status shows the deployment; a node that does not answer makes it exit 1.
             let both = format!("{},{}", primary.addr, replica.addr);
@@ -185,7 +185,14 @@ async fn rig_cli_promotes_the_replica_after_the_primary_dies() {
             let primary = node(dirs.0.path(), "primary", p_repl, r_repl);
             in_sync(&primary.client).await;
             create_all(&primary.client, 0..5).await;
-            let epoch_before = primary.client.status().await.unwrap().epoch.unwrap();
+            let epoch_before = primary
+                .client
+                .status()
+                .await
+                .unwrap()
+                .details
+                .epoch
+                .unwrap();
             primary.kill();
 
             // Promote the replica with the CLI; its replica will be the old primary's address.
@@ -202,7 +209,7 @@ async fn rig_cli_promotes_the_replica_after_the_primary_dies() {
             let s = r.status().await.unwrap();
             assert_eq!(s.role, "leader");
             assert!(
-                s.epoch.unwrap() > epoch_before,
+                s.details.epoch.unwrap() > epoch_before,
                 "promotion starts a new epoch"
             );
 
@@ -275,7 +282,10 @@ async fn a_replica_with_another_key_gets_nothing_and_writes_fail_with_503() {
                 }
             }
             let s = primary.client.status().await.unwrap();
-            assert!(!s.replicas[0].connected, "the link must not come up: {s:?}");
+            assert!(
+                !s.details.replicas[0].connected,
+                "the link must not come up: {s:?}"
+            );
             assert_eq!(stranger.client.status().await.unwrap().version, 0);
             assert_eq!(stranger.client.get_user("user-0").await.unwrap(), None);
         },

@@ -170,7 +170,7 @@ async fn three_processes_redirect_serve_and_survive_the_leaders_sigkill() {
                 (s.backend.as_str(), s.role.as_str()),
                 ("raft-lite", "leader")
             );
-            assert!(s.epoch.is_some(), "a raft node reports its term");
+            assert!(s.details.epoch.is_some(), "a raft node reports its term");
 
             // SIGKILL the leader: the other two elect a new one and keep every acknowledged user.
             nodes.remove(&leader).unwrap().kill();
@@ -319,12 +319,16 @@ async fn rig_cli_removes_a_follower_and_bad_membership_requests_get_4xx() {
                 .await
                 .unwrap();
             let s = c.status().await.unwrap();
-            let mut ids: Vec<(u64, String)> =
-                s.members.iter().map(|m| (m.id, m.role.clone())).collect();
+            let mut ids: Vec<(u64, String)> = s
+                .details
+                .members
+                .iter()
+                .map(|m| (m.id, m.role.clone()))
+                .collect();
             ids.sort();
             let voters: Vec<(u64, String)> = (1..=3).map(|id| (id, "voter".into())).collect();
             assert_eq!(ids, voters, "/status lists the three voters");
-            for m in &s.members {
+            for m in &s.details.members {
                 assert_eq!(
                     m.lag.is_some(),
                     m.id != leader,
@@ -412,7 +416,7 @@ async fn rig_cli_removes_a_follower_and_bad_membership_requests_get_4xx() {
                 "{stdout}"
             );
             let s = c.status().await.unwrap();
-            let mut left: Vec<u64> = s.members.iter().map(|m| m.id).collect();
+            let mut left: Vec<u64> = s.details.members.iter().map(|m| m.id).collect();
             left.sort();
             let mut expected = vec![leader, stays];
             expected.sort();
@@ -504,7 +508,8 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
             let fourth = Server::spawn(&dir.path().join("n4"), &flags, &[("RIG_PSK", PSK)]);
             eventually("node 4 to be a voter", || async {
                 let s = c.status().await.ok()?;
-                s.members
+                s.details
+                    .members
                     .iter()
                     .any(|m| m.id == 4 && m.role == "voter")
                     .then_some(())
@@ -534,7 +539,7 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                 joined.first_version
             );
             assert!(
-                joined.snapshots_installed.unwrap_or(0) >= 1,
+                joined.details.snapshots_installed.unwrap_or(0) >= 1,
                 "node 4 reports the snapshot it installed: {joined:?}"
             );
             for id in &acked {
@@ -551,7 +556,11 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                 "the refused joiner names the cause: {refused}"
             );
             let s = c.status().await.unwrap();
-            assert!(s.members.iter().all(|m| m.id != 9), "{:?}", s.members);
+            assert!(
+                s.details.members.iter().all(|m| m.id != 9),
+                "{:?}",
+                s.details.members
+            );
 
             // rig-cli member add: an observer (nothing runs at its address), then remove it.
             let url = format!("http://{}", fourth.addr);
@@ -575,6 +584,7 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
             assert!(stdout.contains("added member 5"), "{stdout}");
             let s = c.status().await.unwrap();
             let five = s
+                .details
                 .members
                 .iter()
                 .find(|m| m.id == 5)
@@ -590,7 +600,11 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
                 String::from_utf8_lossy(&out.stderr)
             );
             let s = c.status().await.unwrap();
-            assert!(s.members.iter().all(|m| m.id != 5), "{:?}", s.members);
+            assert!(
+                s.details.members.iter().all(|m| m.id != 5),
+                "{:?}",
+                s.details.members
+            );
             let u = user(6);
             retry_unavailable("create after the observer left", || c.create_user(&u))
                 .await

@@ -236,7 +236,7 @@ async fn write_22_versions(c: &MetadataClient) {
     let s = c.status().await.unwrap();
     assert_eq!((s.backend.as_str(), s.role.as_str()), ("s3-log", "leader"));
     assert_eq!((s.version, s.durable), (22, 22));
-    assert!(s.epoch.is_some(), "an s3 writer reports its epoch");
+    assert!(s.details.epoch.is_some(), "an s3 writer reports its epoch");
 }
 
 /// After a SIGKILL and a restart: every acknowledged user of [`write_22_versions`] is there,
@@ -362,9 +362,9 @@ async fn local_directory_replica_follows_the_writer_and_sends_writes_to_it() {
             ("s3-log", "follower")
         );
         assert_eq!(s.leader.as_deref(), Some(writer.addr.as_str()));
-        assert_eq!(s.mode.as_deref(), Some("replica"));
+        assert_eq!(s.details.mode.as_deref(), Some("replica"));
         assert_eq!((s.version, s.committed), (2, 2), "caught up: no lag");
-        assert_eq!(s.epoch, None, "a replica holds no writer epoch");
+        assert_eq!(s.details.epoch, None, "a replica holds no writer epoch");
 
         // A client following redirects writes through the replica to the writer.
         let following = r.clone().following_leader();

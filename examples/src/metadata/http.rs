@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::{role_parts, ApiError};
-use super::node::{MemberChange, MemberInfo, NodeControl, ReplicaLag};
+use super::node::{BackendDetails, MemberChange, MemberInfo, NodeControl};
 use super::{secret, MetadataService, NewCredential, User};
 
 /// The most users one `GET /users` page returns.
@@ -82,22 +82,10 @@ pub struct StatusResponse {
     pub backend: String,
     /// The number of users.
     pub users: usize,
-    /// 2PC: the epoch; Raft: the term; S3: the writer epoch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<u64>,
-    /// 2PC: `sync`, `degraded`, `replica` or `fenced`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// 2PC primary: each replica's lag in versions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub replicas: Vec<ReplicaLag>,
-    /// Raft: every member of the group with its role (`voter` or `observer`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub members: Vec<MemberInfo>,
-    /// Raft: snapshots this node installed from a leader since it started (a lagging member
-    /// or a joiner catching up from a snapshot instead of the log).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshots_installed: Option<u64>,
+    /// What the backend reports about replication (epoch, mode, replicas, members,
+    /// snapshots installed), inline in the JSON: `{"version": .., "epoch": 3, ..}`.
+    #[serde(flatten)]
+    pub details: BackendDetails,
 }
 
 /// The body of `POST /admin/members` (Raft leaders only).
@@ -278,7 +266,6 @@ async fn status<L: Log>(
     State(AppState { rig, control }): State<AppState<L>>,
 ) -> Json<StatusResponse> {
     let s = rig.status();
-    let details = control.details();
     let (role, leader) = role_parts(&s.role);
     let users = rig.state().await.len();
     Json(StatusResponse {
@@ -290,11 +277,7 @@ async fn status<L: Log>(
         leader,
         backend: s.backend.to_owned(),
         users,
-        epoch: details.epoch,
-        mode: details.mode,
-        replicas: details.replicas,
-        members: details.members,
-        snapshots_installed: details.snapshots_installed,
+        details: control.details(),
     })
 }
 

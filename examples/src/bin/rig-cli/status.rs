@@ -70,6 +70,7 @@ pub(crate) fn table(nodes: &[NodeStatus]) -> String {
             continue;
         };
         let replicas: Vec<String> = s
+            .details
             .replicas
             .iter()
             .map(|r| {
@@ -85,8 +86,8 @@ pub(crate) fn table(nodes: &[NodeStatus]) -> String {
             s.version,
             s.committed,
             s.durable,
-            s.epoch.map_or("-".to_owned(), |e| e.to_string()),
-            s.mode.as_deref().unwrap_or("-"),
+            s.details.epoch.map_or("-".to_owned(), |e| e.to_string()),
+            s.details.mode.as_deref().unwrap_or("-"),
             s.backend,
             replicas.join(", ")
         ));
