@@ -80,6 +80,20 @@ impl Group {
         ];
         Server::spawn(&dir.join(format!("n{id}")), &flags, &[("RIG_PSK", PSK)])
     }
+
+    /// Starts nodes 1-3 (each in `dir/n{id}`).
+    fn start_all(&self, dir: &Path) -> BTreeMap<u64, Server> {
+        (1..=3).map(|id| (id, self.start(id, dir))).collect()
+    }
+}
+
+/// The leader of `nodes` and a client that follows it (redirects) across leader changes.
+async fn leader_client(group: &Group, nodes: &BTreeMap<u64, Server>) -> (u64, MetadataClient) {
+    let leader = leader_of(group, nodes).await;
+    let client = MetadataClient::new(&nodes[&leader].addr)
+        .unwrap()
+        .following_leader();
+    (leader, client)
 }
 
 /// Waits until one of `nodes` says it leads and every other names it; returns its id.
@@ -110,9 +124,7 @@ async fn three_processes_redirect_serve_and_survive_the_leaders_sigkill() {
         async {
             let dir = tempfile::tempdir().unwrap();
             let group = Group::new();
-            let mut nodes: BTreeMap<u64, Server> = (1..=3)
-                .map(|id| (id, group.start(id, dir.path())))
-                .collect();
+            let mut nodes: BTreeMap<u64, Server> = group.start_all(dir.path());
             let leader = leader_of(&group, &nodes).await;
             let follower_id = (1..=3).find(|id| *id != leader).unwrap();
             let follower = &nodes[&follower_id].client;
@@ -174,11 +186,8 @@ async fn three_processes_redirect_serve_and_survive_the_leaders_sigkill() {
 
             // SIGKILL the leader: the other two elect a new one and keep every acknowledged user.
             nodes.remove(&leader).unwrap().kill();
-            let new_leader = leader_of(&group, &nodes).await;
+            let (new_leader, c) = leader_client(&group, &nodes).await;
             assert_ne!(new_leader, leader);
-            let c = MetadataClient::new(&nodes[&new_leader].addr)
-                .unwrap()
-                .following_leader();
             for i in (0..10).filter(|i| *i != 2) {
                 let id = format!("user-{i}");
                 let got = retry_unavailable("read", || c.get_user(&id)).await.unwrap();
@@ -206,9 +215,7 @@ async fn three_processes_redirect_serve_and_survive_the_leaders_sigkill() {
             for (_, n) in std::mem::take(&mut nodes) {
                 n.kill();
             }
-            let nodes: BTreeMap<u64, Server> = (1..=3)
-                .map(|id| (id, group.start(id, dir.path())))
-                .collect();
+            let nodes: BTreeMap<u64, Server> = group.start_all(dir.path());
             let leader = leader_of(&group, &nodes).await;
             let c = &nodes[&leader].client;
             for i in (0..11).filter(|i| *i != 2) {
@@ -304,15 +311,10 @@ async fn rig_cli_removes_a_follower_and_bad_membership_requests_get_4xx() {
         async {
             let dir = tempfile::tempdir().unwrap();
             let group = Group::new();
-            let nodes: BTreeMap<u64, Server> = (1..=3)
-                .map(|id| (id, group.start(id, dir.path())))
-                .collect();
-            let leader = leader_of(&group, &nodes).await;
+            let nodes: BTreeMap<u64, Server> = group.start_all(dir.path());
+            let (leader, c) = leader_client(&group, &nodes).await;
             let followers: Vec<u64> = (1..=3).filter(|id| *id != leader).collect();
             let (gone, stays) = (followers[0], followers[1]);
-            let c = MetadataClient::new(&nodes[&leader].addr)
-                .unwrap()
-                .following_leader();
             // A write of this term, so the leader accepts membership changes.
             let first = user(0);
             retry_unavailable("create", || c.create_user(&first))
@@ -454,13 +456,8 @@ async fn a_fourth_process_joins_and_rig_cli_adds_and_removes_an_observer() {
         async {
             let dir = tempfile::tempdir().unwrap();
             let group = Group::new();
-            let nodes: BTreeMap<u64, Server> = (1..=3)
-                .map(|id| (id, group.start(id, dir.path())))
-                .collect();
-            let leader = leader_of(&group, &nodes).await;
-            let c = MetadataClient::new(&nodes[&leader].addr)
-                .unwrap()
-                .following_leader();
+            let nodes: BTreeMap<u64, Server> = group.start_all(dir.path());
+            let (leader, c) = leader_client(&group, &nodes).await;
             for i in 0..5 {
                 let u = user(i);
                 retry_unavailable("create", || c.create_user(&u))
