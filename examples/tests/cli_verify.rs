@@ -4,26 +4,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::Server;
-use rig_examples::metadata::User;
+use common::{cli, user, Server};
 use serde_json::Value;
-
-fn user(i: usize) -> User {
-    User {
-        id: format!("user-{i}"),
-        name: format!("User {i}"),
-        email: format!("user{i}@example.com"),
-    }
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rig-cli"))
-        .args(args)
-        .output()
-        .expect("run rig-cli")
-}
 
 fn verify_json(dir: &Path) -> (Output, Value) {
     let out = cli(&["verify", "--json", "--data-dir", dir.to_str().unwrap()]);

@@ -6,22 +6,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{bounded, eventually, free_port, retry_unavailable, Server};
+use common::{bounded, cli, eventually, free_port, retry_unavailable, user, Server};
 use hyper::{Method, StatusCode};
 use rig_examples::metadata::error::ErrorBody;
-use rig_examples::metadata::{ClientError, MetadataClient, User, UserUpdate};
+use rig_examples::metadata::{ClientError, MetadataClient, UserUpdate};
 
 const PSK: &str = "a 2pc test pre-shared key";
-
-fn user(i: usize) -> User {
-    User {
-        id: format!("user-{i}"),
-        name: format!("User {i}"),
-        email: format!("user{i}@example.com"),
-    }
-}
 
 /// Starts a 2PC node: `role` with replication on `repl`, its `--peers` set to `peers`.
 fn node(dir: &Path, role: &str, repl: u16, peers: u16) -> Server {
@@ -44,14 +35,6 @@ fn node(dir: &Path, role: &str, repl: u16, peers: u16) -> Server {
         "2000",
     ];
     Server::spawn(dir, &flags, &[("RIG_PSK", PSK)])
-}
-
-/// Runs `rig-cli ARGS`.
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rig-cli"))
-        .args(args)
-        .output()
-        .expect("run rig-cli")
 }
 
 /// Waits until the primary reports its replica connected and caught up.
@@ -196,10 +179,7 @@ async fn rig_cli_promotes_the_replica_after_the_primary_dies() {
             primary.kill();
 
             // Promote the replica with the CLI; its replica will be the old primary's address.
-            let out = Command::new(env!("CARGO_BIN_EXE_rig-cli"))
-                .args(["promote", "--url", &replica.addr])
-                .output()
-                .expect("run rig-cli promote");
+            let out = cli(&["promote", "--url", &replica.addr]);
             assert!(
                 out.status.success(),
                 "rig-cli promote failed: {}",

@@ -14,20 +14,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{bounded, eventually, free_port, retry_unavailable, Server};
+use common::{bounded, cli, eventually, free_port, retry_unavailable, user, Server};
 use hyper::{Method, StatusCode};
 use rig_examples::metadata::error::ErrorBody;
-use rig_examples::metadata::{ClientError, MetadataClient, User, UserUpdate};
+use rig_examples::metadata::{ClientError, MetadataClient, UserUpdate};
 
 const PSK: &str = "a raft test pre-shared key";
-
-fn user(i: usize) -> User {
-    User {
-        id: format!("user-{i}"),
-        name: format!("User {i}"),
-        email: format!("user{i}@example.com"),
-    }
-}
 
 /// The ports of a three-node group: (raft, http) per node id.
 struct Group {
@@ -295,13 +287,6 @@ async fn join_with_wrong_token(seed: &str, peer_http: &str, dir: &Path) -> Strin
     std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr)
         .expect("read stderr");
     stderr
-}
-
-fn cli(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_rig-cli"))
-        .args(args)
-        .output()
-        .expect("run rig-cli")
 }
 
 #[tokio::test]

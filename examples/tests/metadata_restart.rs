@@ -3,16 +3,7 @@
 
 mod common;
 
-use common::Server;
-use rig_examples::metadata::User;
-
-fn user(i: usize) -> User {
-    User {
-        id: format!("user-{i}"),
-        name: format!("User {i}"),
-        email: format!("user{i}@example.com"),
-    }
-}
+use common::{user, Server};
 
 #[tokio::test]
 async fn sigkill_loses_no_acknowledged_user() {

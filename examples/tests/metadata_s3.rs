@@ -9,16 +9,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{bounded, eventually, Server};
-use rig_examples::metadata::{ClientError, MetadataClient, User, UserUpdate};
-
-fn user(i: usize) -> User {
-    User {
-        id: format!("user-{i}"),
-        name: format!("User {i}"),
-        email: format!("user{i}@example.com"),
-    }
-}
+use common::{bounded, eventually, user, Server};
+use rig_examples::metadata::{ClientError, MetadataClient, UserUpdate};
 
 /// `(endpoint, bucket)` of the test server; `None` only when `RIG_S3_TESTS=skip`.
 fn moto() -> Option<(String, String)> {

@@ -5,11 +5,28 @@
 use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rig_examples::metadata::{ClientError, MetadataClient};
+use rig_examples::metadata::{ClientError, MetadataClient, User};
+
+/// The `i`-th test user (`user-{i}`).
+pub fn user(i: usize) -> User {
+    User {
+        id: format!("user-{i}"),
+        name: format!("User {i}"),
+        email: format!("user{i}@example.com"),
+    }
+}
+
+/// Runs `rig-cli ARGS` to completion.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rig-cli"))
+        .args(args)
+        .output()
+        .expect("run rig-cli")
+}
 
 /// How long any one test may run before it fails instead of hanging CI.
 pub const TEST_LIMIT: Duration = Duration::from_secs(120);
