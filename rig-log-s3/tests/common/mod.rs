@@ -1,6 +1,8 @@
 //! Shared helpers for rig-log-s3's integration tests.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub(crate) mod factory;
+
 use std::sync::Arc;
 
 use object_store::memory::InMemory;
