@@ -22,7 +22,7 @@ use rig_core::{
 };
 
 use crate::chain::{batch_holding, decode_chain_batch};
-use crate::io::{get, list_versions, list_versions_after, store_error, BACKEND};
+use crate::io::{fetch, list_versions, list_versions_after, BACKEND};
 use crate::layout::Layout;
 use crate::options::S3LogOptions;
 use crate::recovery::{check_past_end, read_latest, scan, walk_chain, Scan};
@@ -263,10 +263,7 @@ impl Shared {
     /// Reads one batch on the chain and checks it is the one the chain says.
     async fn fetch(&self, key: u64, count: u32) -> Result<Vec<LogPayload>> {
         let path = self.layout.log(key);
-        let Some((bytes, _)) = get(self.store.as_ref(), &path)
-            .await
-            .map_err(|e| store_error(format!("get {path}"), e))?
-        else {
+        let Some((bytes, _)) = fetch(self.store.as_ref(), &path).await? else {
             return Err(Error::InvalidArgument(format!(
                 "version {key} is no longer in the store ({path} was compacted)"
             )));

@@ -31,6 +31,16 @@ pub(crate) fn is_conflict(e: &object_store::Error) -> bool {
     )
 }
 
+/// [`get`] with a store failure as rig's error, naming the object.
+pub(crate) async fn fetch(
+    store: &dyn ObjectStore,
+    path: &Path,
+) -> Result<Option<(Bytes, UpdateVersion)>, Error> {
+    get(store, path)
+        .await
+        .map_err(|e| store_error(format!("get {path}"), e))
+}
+
 /// The object's bytes and version, or `None` when it does not exist.
 pub(crate) async fn get(
     store: &dyn ObjectStore,

@@ -15,7 +15,7 @@ use rig_core::{
 use crate::chain::{batch_holding, decode_chain_batch};
 use crate::commit::{Actions, CommitState, Job};
 use crate::format::encode_batch;
-use crate::io::{get, store_error, BACKEND};
+use crate::io::{fetch, BACKEND};
 use crate::layout::Layout;
 use crate::local::{off_thread, LocalDirStore};
 use crate::options::S3LogOptions;
@@ -334,10 +334,7 @@ impl Inner {
     /// Reads one stored batch and checks that it is the one the chain says.
     async fn fetch(&self, key: u64, count: u32) -> Result<Vec<LogPayload>> {
         let path = self.layout.log(key);
-        let Some((bytes, _)) = get(self.store.as_ref(), &path)
-            .await
-            .map_err(|e| store_error(format!("get {path}"), e))?
-        else {
+        let Some((bytes, _)) = fetch(self.store.as_ref(), &path).await? else {
             if key < self.state().first_version {
                 return Err(Error::InvalidArgument(format!(
                     "version {key} was compacted"

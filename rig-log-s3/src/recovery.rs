@@ -24,7 +24,7 @@ use rig_core::{Error, Result};
 use crate::format::{
     decode_batch, decode_batch_header, decode_pointer, encode_batch, encode_pointer, BatchHeader,
 };
-use crate::io::{get, is_conflict, list_versions, store_error};
+use crate::io::{fetch, is_conflict, list_versions, store_error};
 use crate::layout::Layout;
 use crate::put::{claim_slot, Claim, OnTaken, Retry, Slot};
 
@@ -57,10 +57,7 @@ pub(crate) async fn read_epoch(
     layout: &Layout,
 ) -> Result<Option<(u64, UpdateVersion)>> {
     let path = layout.writer();
-    match get(store, &path)
-        .await
-        .map_err(|e| store_error(format!("get {path}"), e))?
-    {
+    match fetch(store, &path).await? {
         None => Ok(None),
         Some((bytes, version)) => {
             let epoch = decode_pointer(WRITER_TAG, &bytes)
@@ -108,10 +105,7 @@ pub(crate) async fn read_latest(
     layout: &Layout,
 ) -> Result<Option<(u64, UpdateVersion)>> {
     let path = layout.latest();
-    match get(store, &path)
-        .await
-        .map_err(|e| store_error(format!("get {path}"), e))?
-    {
+    match fetch(store, &path).await? {
         None => Ok(None),
         Some((bytes, version)) => {
             let v = decode_pointer(LATEST_TAG, &bytes)
@@ -287,10 +281,7 @@ pub(crate) async fn walk_chain(
 ) -> Result<(u64, u64)> {
     while keys.contains_key(&next) && limit.is_none_or(|v| v >= next) {
         let path = layout.log(next);
-        let Some((bytes, _)) = get(store, &path)
-            .await
-            .map_err(|e| store_error(format!("get {path}"), e))?
-        else {
+        let Some((bytes, _)) = fetch(store, &path).await? else {
             return Err(Error::corrupt(
                 path.to_string(),
                 "listed log batch vanished during replay",
@@ -328,10 +319,7 @@ pub(crate) async fn check_past_end(
     max_epoch: u64,
 ) -> Result<()> {
     for (&key, path) in keys.range(next + 1..) {
-        let Some((bytes, _)) = get(store, path)
-            .await
-            .map_err(|e| store_error(format!("get {path}"), e))?
-        else {
+        let Some((bytes, _)) = fetch(store, path).await? else {
             continue;
         };
         let h = decode_batch_header(&bytes)

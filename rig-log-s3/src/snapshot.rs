@@ -6,7 +6,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions};
 use rig_core::{Error, Result, Snapshot};
 
 use crate::format::{decode_snapshot, encode_pointer, encode_snapshot};
-use crate::io::{get, is_conflict, list_versions, store_error};
+use crate::io::{fetch, is_conflict, list_versions, store_error};
 use crate::layout::Layout;
 use crate::log::Inner;
 use crate::recovery::{read_latest, LATEST_TAG};
@@ -94,10 +94,7 @@ pub(crate) async fn load_version(
     why: &str,
 ) -> Result<Snapshot> {
     let path = layout.snapshot(v);
-    let Some((bytes, _)) = get(store, &path)
-        .await
-        .map_err(|e| store_error(format!("get {path}"), e))?
-    else {
+    let Some((bytes, _)) = fetch(store, &path).await? else {
         return Err(Error::corrupt(
             path.to_string(),
             format!("{why} snapshot {v} but it is missing"),
