@@ -37,16 +37,19 @@
 //! 1. **prepare locally**: the primary writes the `Prepare` records (fsync);
 //! 2. **prepare on the replicas**: each writes them (fsync) and answers `Prepared` (the primary
 //!    sends the Prepare before its own fsync, so the two overlap);
-//! 3. **commit locally**: the primary writes `Commit`. Until here the round can be rolled back
-//!    (`Rollback` record and message); from here on there is no turning back. The driver does
-//!    not wait for the record's fsync (later rounds go on meanwhile, and their prepare fsync
-//!    usually carries the record);
-//! 4. **commit on the replicas**: `Commit` is sent (and repeated in the next `Prepare`);
-//! 5. **acknowledge**, as soon as the `Commit` record is written (not yet fsynced): an
-//!    acknowledged op is durably prepared in the primary's own log and on every replica the
-//!    policy waited for, and committed in the primary's memory. It is durably committed once
-//!    the record rides the next fsync; until then every way a log reopens commits it (see "Why
-//!    a crash is safe"). A failed fsync of the record stops the node.
+//! 3. **commit locally**: the primary commits in memory. Until here the round can be rolled
+//!    back (`Rollback` record and message); from here on there is no turning back. Its
+//!    `Commit` record is not waited for: it rides in front of the next records the primary
+//!    writes (the next round's `Prepare` records, so one write and one fsync cover both), or is
+//!    written alone once no round is in flight;
+//! 4. **commit on the replicas**: the next round's `Prepare` carries the commit point; a
+//!    `Commit` goes out alone once no round is in flight to carry it (at once to a replica
+//!    that did not take every round in flight, e.g. one catching up);
+//! 5. **acknowledge**, as soon as the commit is decided: an acknowledged op is durably
+//!    prepared in the primary's own log and on every replica the policy waited for, and
+//!    committed in the primary's memory. It is durably committed once its `Commit` record
+//!    rode an fsync; until then every way a log reopens commits it (see "Why a crash is
+//!    safe"). A failed write of the record stops the node.
 //!
 //! Every message carries the sender's epoch. Links (rig-core's [`rig_core::net`]) are
 //! authenticated by group id, group tokens and a pre-shared key; a peer failing the handshake is
@@ -121,7 +124,7 @@
 //! Say rounds N..N+k are in flight when a node dies.
 //! The rule: an op is acknowledged once it is durably prepared on the primary and on every
 //! replica the policy waits for, and the primary committed it in memory (its `Commit` record
-//! written, maybe not yet durable). Every path that reopens a log then keeps it:
+//! maybe not yet written, or not yet durable). Every path that reopens a log then keeps it:
 //! - **Primary, before round N's local commit.** Nothing of N.. was acknowledged. On restart
 //!   the primary replicates and commits its durable prepared tail (N.. as far as the disk got)
 //!   again before any new round, so whatever a replica committed of it stays. If a replica is
@@ -130,7 +133,8 @@
 //! - **Primary, after acknowledging round N, before N's `Commit` record is durable.** N is
 //!   durably prepared here and on every required replica, and no `Rollback` covers it (a
 //!   rollback starts past the commit point, and its record is fsynced, with every record before
-//!   it, before any version is reused). The ways back:
+//!   it and the unwritten `Commit` record in front of it, before any version is reused). The
+//!   ways back:
 //!   1. *Restart as primary*: the log reopens with N prepared, not committed: `committed()` and
 //!      reads show less than was acknowledged until the recovery round recommitted the tail,
 //!      which it does before taking any new write (a restarted primary serves new writes only

@@ -256,3 +256,86 @@ async fn one_round_at_a_time_when_configured() {
         "{refused:?}"
     );
 }
+
+/// A commit decided while later rounds are in flight goes to the replica with the next round's
+/// Prepare (no `Commit` of its own); once nothing is in flight, a `Commit` goes out alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_rides_the_next_prepare_while_rounds_are_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy::Strict {
+        timeout: Duration::from_secs(60),
+    };
+    let (primary, mut link) = primary_with_fake_replica(dir.path(), policy, 8).await;
+    let (appends, ids) = three_rounds(&primary, &mut link).await;
+    let mut appends = appends.into_iter();
+    send(&mut link, prepared(ids[0], 1)).await;
+    assert_eq!(appends.next().unwrap().await.unwrap(), 1);
+
+    // Formed after the commit of 1: its Prepare carries it, and nothing went out before it.
+    let fourth = primary.append(op("d"), Durability::Replicated);
+    let raw = Msg::decode(&link.recv().await.unwrap()).unwrap();
+    let Msg::Prepare {
+        round,
+        first: 4,
+        committed: 1,
+        ..
+    } = raw
+    else {
+        panic!("expected round 4's Prepare carrying commit point 1, got {raw:?}")
+    };
+    send(&mut link, prepared(ids[1], 2)).await;
+    send(&mut link, prepared(ids[2], 3)).await;
+    send(&mut link, prepared(round, 4)).await;
+    let mut versions: Vec<u64> = Vec::new();
+    for a in appends.chain([fourth]) {
+        versions.push(a.await.unwrap());
+    }
+    assert_eq!(versions, [2, 3, 4]);
+    // Nothing in flight carries the commit point any more: it goes out alone.
+    let raw = Msg::decode(&link.recv().await.unwrap()).unwrap();
+    assert!(matches!(raw, Msg::Commit { through: 4, .. }), "{raw:?}");
+    primary.close().await.unwrap();
+}
+
+/// An op acknowledged while later rounds are in flight has its `Commit` record written with
+/// the next write, not at once: a primary killed before that write reopens with the op only
+/// prepared, and commits it again before anything else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_whose_commit_record_was_not_written_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = Policy::Strict {
+        timeout: Duration::from_secs(60),
+    };
+    let (primary, mut link) = primary_with_fake_replica(dir.path(), policy, 8).await;
+    let (appends, ids) = three_rounds(&primary, &mut link).await;
+    send(&mut link, prepared(ids[0], 1)).await;
+    let acked = appends.into_iter().next().unwrap();
+    assert_eq!(acked.await.unwrap(), 1);
+    assert_eq!(primary.committed(), 1);
+    primary.halt().await;
+    drop(link);
+
+    // On disk: 1 prepared (and whatever of rounds 2 and 3 got there), its commit not: rounds
+    // 2 and 3 were still in flight, so nothing was written after the commit.
+    let file = FileLog::open(dir.path().join("p"), FileLogOptions::default()).unwrap();
+    let store = crate::store::Store::open(file).await.unwrap();
+    let (committed, last) = {
+        let s = store.state();
+        (s.committed(), s.last())
+    };
+    assert_eq!(committed, 0, "the commit record was written at once");
+    assert!(last >= 1, "the acknowledged op is not durably prepared");
+    store.file().close().await.unwrap();
+    drop(store);
+
+    // Reopened as a primary (no replica to wait for), it recommits its prepared tail.
+    let replicas = Vec::new();
+    let config = Config::new("127.0.0.1:0", StartAs::Primary { replicas }, hs("p"));
+    let file = FileLog::open(dir.path().join("p"), FileLogOptions::default()).unwrap();
+    let reopened = ReplLog::open(file, config).await.unwrap();
+    let committed = tokio::time::timeout(Duration::from_secs(30), reopened.wait_committed(0));
+    assert!(committed.await.expect("never recommitted").unwrap() >= 1);
+    let read = reopened.read(1, 1).await.unwrap();
+    assert_eq!(read[0].op.data, "a");
+    reopened.close().await.unwrap();
+}

@@ -18,7 +18,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use futures_util::FutureExt;
 use rig_core::net::peer::{Peer, PeerEvent, PeerOptions};
-use rig_core::{AppendFuture, Error, Result};
+use rig_core::{Error, Result};
 use tokio::sync::mpsc;
 
 use crate::config::{Policy, RoundStats};
@@ -42,6 +42,9 @@ struct Replica {
     /// out right behind it, without waiting for the answers in between.
     sent_through: Option<u64>,
     lagging: bool,
+    /// The highest commit point the replica was told on its current link (by a `Sync`, a
+    /// `Commit`, or a `Prepare`, which carries the commit point of its time).
+    told: u64,
     /// The task sending it a snapshot on its current link, if any.
     shipping: Option<tokio::task::AbortHandle>,
 }
@@ -130,6 +133,7 @@ impl Driver {
                     last: None,
                     sent_through: None,
                     lagging: false,
+                    told: 0,
                     shipping: None,
                 }
             })
@@ -170,18 +174,20 @@ impl Driver {
         self.rounds += 1;
         let n = self.replicas.len();
         let last = first + ops.len() as u64 - 1;
+        let committed = self.node.store.committed().get();
         let prepare = Msg::Prepare {
             epoch: self.epoch(),
             round: self.rounds,
             first,
             ops,
-            committed: self.node.store.committed().get(),
+            committed,
         }
         .encode();
         Round {
             id: self.rounds,
             first,
             last,
+            committed,
             prepare,
             sent: vec![false; n],
             reached: vec![false; n],
@@ -365,28 +371,21 @@ impl Driver {
         let rounds: Vec<Round> = self.window.drain(..ready).collect();
         let last = rounds[ready - 1].last;
         let batches: Vec<Batch> = rounds.into_iter().flat_map(|r| r.batches).collect();
-        match self.commit(last).await {
-            // 5. Acknowledge, in order, once the Commit record is written: the ops are durably
-            // prepared here and on every required replica, and whatever reopens either log
-            // commits them (see the crate docs). The record rides the next fsync.
-            Ok(synced) => {
-                if !batches.is_empty() {
-                    self.node.crash.reach(Stage::Acknowledge).await;
-                }
-                self.publish(); // a waiter that hears its ack sees the status after it
-                for b in batches {
-                    let _ = b.done.send(Ok(b.first));
-                }
-                let _ = self.commit_records.send(synced);
-                Next::Continue
-            }
-            Err(e) => {
-                for b in batches {
-                    let _ = b.done.send(Err(e.clone()));
-                }
-                self.fatal(e)
-            }
+        self.commit(last).await;
+        // 5. Acknowledge, in order: the ops are durably prepared here and on every required
+        // replica, and whatever reopens either log commits them (see the crate docs). The
+        // `Commit` record rides the next write.
+        if !batches.is_empty() {
+            self.node.crash.reach(Stage::Acknowledge).await;
         }
+        self.publish(); // a waiter that hears its ack sees the status after it
+        for b in batches {
+            let _ = b.done.send(Ok(b.first));
+        }
+        if self.window.is_empty() {
+            return self.write_commit().await;
+        }
+        Next::Continue
     }
 
     fn mark_lagging(&mut self, silent: &[usize]) {
@@ -396,32 +395,56 @@ impl Driver {
         }
     }
 
-    /// Commits through `last` locally and tells the replicas; returns the future of the local
-    /// `Commit` record's durability.
+    /// Commits through `last` locally, in memory, and tells the replicas that will not hear it
+    /// with a later Prepare.
     ///
-    /// Nobody waits for the record (it rides the next fsync, usually a later round's prepare;
-    /// [`watch_commit_records`] stops the node if it fails): a primary killed before that fsync reopens
-    /// with those entries durably prepared, and its recovery round commits them again before
-    /// anything else (a promoted replica commits them too).
-    async fn commit(&mut self, last: u64) -> Result<AppendFuture, Error> {
-        let synced = self
-            .node
-            .store
-            .persist_lazily(vec![Record::Commit { through: last }])
-            .await?;
+    /// The local `Commit` record is not waited for: it rides in front of the next records
+    /// written (the next round's Prepare records, so one fsync covers both), or is written
+    /// alone once no round is in flight ([`Driver::write_commit`]); a failed write stops the
+    /// node. A primary killed before that record is durable reopens with those entries durably
+    /// prepared, and its recovery round commits them again before anything else (a promoted
+    /// replica commits them too).
+    async fn commit(&mut self, last: u64) {
+        self.node.store.commit_lazily(last).await;
         self.stats.commits += 1;
         self.node.crash.reach(Stage::CommitReplica).await;
+        self.tell_commit();
+    }
+
+    /// Sends `Commit` with the commit point to every replica that needs it now: each one once
+    /// no round is in flight, and one that did not take every round in flight (lagging, or
+    /// catching up) at once. A replica that took them all hears it with the next round's
+    /// Prepare (formed after this commit), or here once the window is empty: a `Commit` per
+    /// round would cost it one more message, record and wake-up per round.
+    fn tell_commit(&mut self) {
+        let committed = self.node.store.committed().get();
+        let idle = self.window.is_empty();
         let commit = Msg::Commit {
             epoch: self.epoch(),
-            through: last,
+            through: committed,
         }
         .encode();
-        for r in &self.replicas {
-            if r.connected {
-                r.peer.try_send(commit.clone());
+        for (i, r) in self.replicas.iter_mut().enumerate() {
+            if !r.connected || r.told >= committed {
+                continue;
+            }
+            let carried = !idle && !r.lagging && self.window.iter().all(|w| w.sent[i]);
+            if !carried && r.peer.try_send(commit.clone()) {
+                r.told = committed;
             }
         }
-        Ok(synced)
+    }
+
+    /// Writes the `Commit` record [`Driver::commit`] left unwritten, alone (no round is in
+    /// flight to carry it); nobody waits for it, the watching task stops the node if it fails.
+    async fn write_commit(&mut self) -> Next {
+        match self.node.store.write_unwritten_commit().await {
+            Ok(synced) => {
+                let _ = self.commit_records.send(synced);
+                Next::Continue
+            }
+            Err(e) => self.fatal(e),
+        }
     }
 
     /// At start-up: the prepared tail a previous run left is replicated again and committed
@@ -486,7 +509,8 @@ impl Driver {
             }
         }
         self.window.clear();
-        let synced = self.commit(last).await?;
+        self.commit(last).await;
+        let synced = self.node.store.write_unwritten_commit().await?;
         // Nobody waits for it; the watching task stops the node if it fails.
         let _ = self.commit_records.send(synced);
         Ok(())
@@ -501,7 +525,7 @@ impl Driver {
     }
 
     /// Rolls back every round in flight, here and on the replicas, and fails each one's appends
-    /// with `error(round)`.
+    /// with `error(round)`. The `Rollback` record carries an unwritten `Commit` in front.
     async fn rollback(&mut self, error: impl Fn(&Round) -> Error) -> Next {
         self.local = FuturesOrdered::new(); // the rolled-back prepares' durability
         let Some(head) = self.window.front() else {
@@ -533,6 +557,8 @@ impl Driver {
             let e = error(&round);
             round.fail(&e);
         }
+        // Nothing in flight carries the commit point to the replicas any more.
+        self.tell_commit();
         Next::Continue
     }
 

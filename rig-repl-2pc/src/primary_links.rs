@@ -33,6 +33,7 @@ impl Driver {
             round.sent[i] = true;
             round.reached[i] = true;
             r.sent_through = Some(round.last);
+            r.told = r.told.max(round.committed);
             if r.lagging {
                 tracing::info!(replica = %r.addr, "replica caught up; back in sync");
                 r.lagging = false;
@@ -67,6 +68,9 @@ impl Driver {
                     let s = self.node.store.state();
                     (s.committed().max(self.tail), s.last())
                 };
+                // (A Sync that does not fit the queue is as good as lost: the link is new, so a
+                // full queue means a stuck link, and the next one sends it again.)
+                r.told = committed;
                 r.peer.try_send(
                     Msg::Sync {
                         epoch,
@@ -86,6 +90,7 @@ impl Driver {
                 }
                 r.connected = false;
                 r.last = None;
+                r.told = 0;
             }
             PeerEvent::Frame(frame) => match Msg::decode(&frame) {
                 Err(e) => {

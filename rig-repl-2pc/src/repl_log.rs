@@ -296,6 +296,13 @@ impl Log for ReplLog {
     async fn close(&self) -> Result<()> {
         self.node.stop(Error::Closed);
         self.node.stop_tasks().await;
+        // A primary's last `Commit` record may still be unwritten (it rides the next write):
+        // write it, so a cleanly closed log reopens with everything it acknowledged committed.
+        // (Not waited for: closing the file log flushes what is queued. A failure leaves the
+        // entries prepared, which a reopened primary commits again.)
+        if let Err(e) = self.node.store.write_unwritten_commit().await {
+            tracing::warn!(error = %e, "could not write the last commit record on close");
+        }
         self.node.store.file().close().await
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct Round {
     pub(crate) id: u64,
     pub(crate) first: u64,
     pub(crate) last: u64,
+    /// The commit point its Prepare carries (the primary's when the round was formed).
+    pub(crate) committed: u64,
     pub(crate) prepare: Bytes,
     /// Whether the Prepare went out on the replica's current link.
     pub(crate) sent: Vec<bool>,

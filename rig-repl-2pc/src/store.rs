@@ -38,6 +38,9 @@ pub(crate) struct Store {
     committed: Arc<Watermark>,
     /// The newest snapshot: its replicated version and its local record number.
     snapshot: Mutex<Option<(u64, u64)>>,
+    /// A commit point applied by [`Store::commit_lazily`] whose `Commit` record is not written
+    /// yet: the next write carries it in front of its own records.
+    unwritten_commit: Mutex<Option<u64>>,
     /// Tests: while `true`, lazily persisted records do not report durable (a slow fsync).
     #[cfg(test)]
     pub(crate) hold_lazy: tokio::sync::watch::Sender<bool>,
@@ -217,6 +220,7 @@ impl Store {
             writer: tokio::sync::Mutex::new(()),
             committed,
             snapshot: Mutex::new(snapshot),
+            unwritten_commit: Mutex::new(None),
             #[cfg(test)]
             hold_lazy: tokio::sync::watch::channel(false).0,
             #[cfg(test)]
@@ -241,11 +245,12 @@ impl Store {
 
     /// Makes `records` durable (one fsync), then applies them to the state. An error here is
     /// fatal: the caller must stop.
-    pub(crate) async fn persist(&self, records: Vec<Record>) -> Result<()> {
+    pub(crate) async fn persist(&self, mut records: Vec<Record>) -> Result<()> {
         if records.is_empty() {
             return Ok(());
         }
         let _writer = self.writer.lock().await;
+        self.carry_unwritten_commit(&mut records);
         self.state()
             .check(&records)
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
@@ -270,6 +275,12 @@ impl Store {
             return Ok(None);
         }
         let _writer = self.writer.lock().await;
+        self.queue_locked(records).map(Some)
+    }
+
+    /// [`Store::queue`], the writer lock held.
+    fn queue_locked(&self, mut records: Vec<Record>) -> Result<AppendFuture> {
+        self.carry_unwritten_commit(&mut records);
         self.state()
             .check(&records)
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
@@ -277,30 +288,55 @@ impl Store {
         let synced = self.file.append(ops, Durability::Local);
         self.apply(&records);
         let committed = Arc::clone(&self.committed);
-        Ok(Some(Box::pin(async move {
+        Ok(Box::pin(async move {
             let r = synced.await;
             if let Err(e) = &r {
                 committed.poison(e.clone());
             }
             r
-        })))
+        }))
     }
 
-    /// [`Store::queue`] for the primary's `Commit` records (tests can hold their durability
-    /// back to play a slow fsync, or drop them to play a crash before the fsync).
-    pub(crate) async fn persist_lazily(&self, records: Vec<Record>) -> Result<AppendFuture> {
+    /// Commits through `through` in memory at once (the state and the committed watermark),
+    /// without writing the `Commit` record: the next write of this store carries it in front
+    /// of its own records (usually the next round's `Prepare` records, so one write and one
+    /// fsync cover both), or [`Store::write_unwritten_commit`] writes it alone.
+    ///
+    /// Only for a primary's commit of rounds durably prepared on every node its policy waits
+    /// for: until the record is durable, every way the log reopens commits them again (see the
+    /// crate docs). A commit commutes with every record written after it (prepares and
+    /// rollbacks lie past the commit point), so the file replays to the same state.
+    pub(crate) async fn commit_lazily(&self, through: u64) {
+        let _writer = self.writer.lock().await;
+        let record = Record::Commit { through };
+        self.apply(std::slice::from_ref(&record));
+        let mut unwritten = self.unwritten_commit.lock().expect("2pc commit lock");
+        *unwritten = Some(unwritten.map_or(through, |u| u.max(through)));
+    }
+
+    /// Queues the `Commit` record [`Store::commit_lazily`] left unwritten, alone; the future
+    /// resolves when it is durable (`Ok(0)` at once when there is none). Nobody needs to wait
+    /// for it; a failed write poisons the committed watermark.
+    ///
+    /// Tests can hold its durability back (a slow fsync) or drop the record (a crash before
+    /// the write).
+    pub(crate) async fn write_unwritten_commit(&self) -> Result<AppendFuture> {
+        let _writer = self.writer.lock().await;
+        if self
+            .unwritten_commit
+            .lock()
+            .expect("2pc commit lock")
+            .is_none()
+        {
+            return Ok(Box::pin(async { Ok(0) }));
+        }
         #[cfg(test)]
         if self.drop_lazy.load(std::sync::atomic::Ordering::SeqCst) {
-            let _writer = self.writer.lock().await;
-            self.state()
-                .check(&records)
-                .map_err(|reason| Error::corrupt("2pc log state", reason))?;
-            self.apply(&records);
+            *self.unwritten_commit.lock().expect("2pc commit lock") = None;
             return Ok(Box::pin(std::future::pending()));
         }
-        let Some(synced) = self.queue(records).await? else {
-            return Ok(Box::pin(async { Ok(0) }));
-        };
+        // The unwritten record goes in front of no other record.
+        let synced = self.queue_locked(Vec::new())?;
         #[cfg(test)]
         let synced = {
             use futures_util::FutureExt;
@@ -312,6 +348,24 @@ impl Store {
             .boxed()
         };
         Ok(synced)
+    }
+
+    /// Puts the `Commit` record [`Store::commit_lazily`] left unwritten in front of `records`
+    /// (the writer lock held). Tests dropping lazy records drop it instead.
+    fn carry_unwritten_commit(&self, records: &mut Vec<Record>) {
+        let Some(through) = self
+            .unwritten_commit
+            .lock()
+            .expect("2pc commit lock")
+            .take()
+        else {
+            return;
+        };
+        #[cfg(test)]
+        if self.drop_lazy.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        records.insert(0, Record::Commit { through });
     }
 
     /// The replicated version of the newest snapshot, if any.
@@ -407,6 +461,11 @@ impl Store {
     /// Writes `checkpoint` (the writer lock held), applies it, and compacts the local log below
     /// it, as far as the snapshot tagged `tag` allows.
     async fn write_checkpoint(&self, checkpoint: Record, tag: u64) -> Result<()> {
+        // The checkpoint records the commit point itself: any unwritten `Commit` is in it.
+        self.unwritten_commit
+            .lock()
+            .expect("2pc commit lock")
+            .take();
         self.state()
             .check(std::slice::from_ref(&checkpoint))
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
