@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use crate::config::{Policy, RoundStats};
 use crate::crash::Stage;
 use crate::node::{fenced, Batch, Node, RoleState};
-use crate::proto::Msg;
+use crate::proto::{encode_prepare, Msg};
 use crate::round::{watch_commit_records, CommitRecord, Round, MAX_ROUND_OPS};
 use crate::state::Record;
 
@@ -168,21 +168,14 @@ impl Driver {
     fn new_round(
         &mut self,
         first: u64,
-        ops: Vec<rig_core::Operation>,
+        ops: &mut [rig_core::Operation],
         batches: Vec<Batch>,
     ) -> Round {
         self.rounds += 1;
         let n = self.replicas.len();
         let last = first + ops.len() as u64 - 1;
         let committed = self.node.store.committed().get();
-        let prepare = Msg::Prepare {
-            epoch: self.epoch(),
-            round: self.rounds,
-            first,
-            ops,
-            committed,
-        }
-        .encode();
+        let prepare = encode_prepare(self.epoch(), self.rounds, committed, first, ops);
         Round {
             id: self.rounds,
             first,
@@ -277,16 +270,20 @@ impl Driver {
             batches.push(b);
         }
         let first = batches[0].first;
-        let ops: Vec<_> = batches.iter().flat_map(|b| b.ops.iter().cloned()).collect();
+        // The ops move from the appends into the Prepare's encoding, then into the records.
+        let mut ops = Vec::with_capacity(n);
+        for b in &mut batches {
+            ops.append(&mut b.ops);
+        }
+        let round = self.new_round(first, &mut ops, batches);
         let records = ops
-            .iter()
+            .into_iter()
             .enumerate()
             .map(|(i, op)| Record::Prepare {
                 version: first + i as u64,
-                op: op.clone(),
+                op,
             })
             .collect();
-        let round = self.new_round(first, ops, batches);
         let id = round.id;
         self.stats.started += 1;
         self.stats.ops += n as u64;
@@ -453,7 +450,7 @@ impl Driver {
     /// rolled back. `Strict` waits for
     /// the replicas as long as it takes; `SemiSync` gives up on them after its timeout.
     async fn recover(&mut self) -> Result<(), Error> {
-        let (first, last, ops) = {
+        let (first, last, mut ops) = {
             let s = self.node.store.state();
             let (c, l) = (s.committed(), s.last());
             (c + 1, l, s.range(c + 1, l))
@@ -466,7 +463,7 @@ impl Driver {
             last,
             "recommitting the prepared tail of the previous run"
         );
-        let mut round = self.new_round(first, ops, Vec::new());
+        let mut round = self.new_round(first, &mut ops, Vec::new());
         round.local = true; // read back from the local log
         self.window.push_back(round);
         for i in 0..self.replicas.len() {

@@ -10,7 +10,7 @@
 //! retired, so an older peer's messages fail to decode instead of being misread.)
 
 use bytes::{BufMut, BytesMut};
-use rig_core::codec::{decode_payload, encode_payload, put_varint, Reader};
+use rig_core::codec::{decode_payload, encode_payload, payload_len, put_varint, Reader};
 use rig_core::{LogPayload, Operation};
 
 /// The most entries one [`Msg::Entries`] carries.
@@ -20,6 +20,8 @@ pub(crate) const SNAPSHOT_CHUNK: usize = 1 << 20;
 /// The largest snapshot a replica accepts (it is assembled in memory).
 pub(crate) const MAX_SNAPSHOT: u64 = 1 << 34;
 const MAX_OPS: usize = 1 << 20;
+/// The `Prepare` message's tag.
+const PREPARE: u8 = 9;
 const MAX_NAME: usize = 1 << 10;
 
 /// One protocol message.
@@ -112,7 +114,7 @@ impl Msg {
                 ops,
                 committed,
             } => {
-                b.put_u8(9);
+                b.put_u8(PREPARE);
                 put_varint(&mut b, *epoch);
                 put_varint(&mut b, *round);
                 put_varint(&mut b, *committed);
@@ -261,23 +263,63 @@ fn pair(b: &mut BytesMut, tag: u8, epoch: u64, v: u64) {
     put_varint(b, v);
 }
 
+/// Appends the ops section of a `Prepare` or `Entries` message (and of the local log's
+/// `Prepare` runs): `first`, the count, then each op as a length-prefixed payload.
 fn put_ops(b: &mut BytesMut, first: u64, ops: &[Operation]) {
     put_varint(b, first);
     put_varint(b, ops.len() as u64);
-    let mut one = BytesMut::new();
     for (i, op) in ops.iter().enumerate() {
-        one.clear();
-        let p = LogPayload {
-            version: first + i as u64,
-            op: op.clone(),
-        };
-        encode_payload(&p, &mut one);
-        put_varint(b, one.len() as u64);
-        b.put_slice(&one);
+        put_op(b, first + i as u64, op.clone());
     }
 }
 
-fn get_ops(r: &mut Reader<'_>) -> Result<(u64, Vec<Operation>), String> {
+/// [`put_ops`] without copying any op: each is lent to the codec (which takes an owned
+/// `LogPayload`) and put back.
+pub(crate) fn put_ops_lent(b: &mut BytesMut, first: u64, ops: &mut [Operation]) {
+    put_varint(b, first);
+    put_varint(b, ops.len() as u64);
+    for (i, op) in ops.iter_mut().enumerate() {
+        let lent = std::mem::replace(op, Operation::new(String::new(), bytes::Bytes::new()));
+        *op = put_op(b, first + i as u64, lent);
+    }
+}
+
+/// Appends `op` at `version` as a length-prefixed payload, and gives it back.
+fn put_op(b: &mut BytesMut, version: u64, op: Operation) -> Operation {
+    let p = LogPayload { version, op };
+    put_varint(b, payload_len(&p) as u64);
+    encode_payload(&p, b);
+    p.op
+}
+
+/// Roughly the bytes [`put_ops`] writes for `ops` (a capacity hint).
+pub(crate) fn ops_len_hint(ops: &[Operation]) -> usize {
+    20 + ops
+        .iter()
+        .map(|op| op.method.len() + op.data.len() + 24)
+        .sum::<usize>()
+}
+
+/// Encodes a `Prepare` of `ops` as versions `first..` (as [`Msg::encode`] does) without copying
+/// any op.
+pub(crate) fn encode_prepare(
+    epoch: u64,
+    round: u64,
+    committed: u64,
+    first: u64,
+    ops: &mut [Operation],
+) -> bytes::Bytes {
+    let mut b = BytesMut::with_capacity(ops_len_hint(ops));
+    b.put_u8(PREPARE);
+    put_varint(&mut b, epoch);
+    put_varint(&mut b, round);
+    put_varint(&mut b, committed);
+    put_ops_lent(&mut b, first, ops);
+    b.freeze()
+}
+
+/// Reads an ops section written by [`put_ops`].
+pub(crate) fn get_ops(r: &mut Reader<'_>) -> Result<(u64, Vec<Operation>), String> {
     let e = |e: rig_core::codec::CodecError| e.to_string();
     let first = r.varint("first").map_err(e)?;
     let n = r.varint("count").map_err(e)?;
@@ -300,6 +342,23 @@ fn get_ops(r: &mut Reader<'_>) -> Result<(u64, Vec<Operation>), String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn a_prepare_encoded_from_lent_ops_is_the_message_encoding() {
+        let ops = vec![Operation::new("a", "1"), Operation::new("b", "")];
+        let mut lent = ops.clone();
+        let encoded = encode_prepare(3, 4, 5, 6, &mut lent);
+        assert_eq!(lent, ops, "the ops lent to the encoder are put back");
+        let msg = Msg::Prepare {
+            epoch: 3,
+            round: 4,
+            first: 6,
+            ops,
+            committed: 5,
+        };
+        assert_eq!(encoded, msg.encode());
+        assert_eq!(Msg::decode(&encoded).unwrap(), msg);
+    }
 
     fn all() -> Vec<Msg> {
         let ops = vec![Operation::new("a", "1"), Operation::new("b", "")];

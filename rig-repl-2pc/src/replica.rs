@@ -107,13 +107,13 @@ pub(crate) fn on_message(state: &LogState, session: &mut Session, msg: Msg) -> D
             ops,
             committed: theirs,
             ..
-        } => write(state, session, &mut d, (epoch, round), first, &ops, theirs),
+        } => write(state, session, &mut d, (epoch, round), first, ops, theirs),
         Msg::Entries {
             from,
             ops,
             committed: theirs,
             ..
-        } => write(state, session, &mut d, (epoch, 0), from, &ops, theirs),
+        } => write(state, session, &mut d, (epoch, 0), from, ops, theirs),
         Msg::Commit { through, .. } => {
             let upto = through.min(matched);
             if upto > committed {
@@ -173,7 +173,7 @@ fn write(
     d: &mut Decision,
     (epoch, round): (u64, u64),
     first: u64,
-    ops: &[Operation],
+    ops: Vec<Operation>,
     theirs: u64,
 ) {
     let matched = session.matched.max(state.committed());
@@ -185,8 +185,9 @@ fn write(
         });
         return;
     }
+    let end = first + ops.len() as u64; // exclusive
     reconcile(state, &mut d.records, first, ops);
-    session.matched = matched.max(first + ops.len() as u64 - 1);
+    session.matched = matched.max(end - 1);
     let through = theirs.min(session.matched);
     if through > state.committed() {
         d.records.push(Record::Commit { through });
@@ -245,7 +246,7 @@ fn assemble(
 /// The records that make the log hold `ops` at versions `first..`. Committed entries and held
 /// entries equal to the primary's are kept as they are (not rewritten); from the first held
 /// entry that differs on, the log is rolled back and rewritten.
-fn reconcile(state: &LogState, records: &mut Vec<Record>, first: u64, ops: &[Operation]) {
+fn reconcile(state: &LogState, records: &mut Vec<Record>, first: u64, ops: Vec<Operation>) {
     let end = first + ops.len() as u64; // exclusive
     let last = state.last();
     let mut v = first.max(state.committed() + 1);
@@ -258,12 +259,16 @@ fn reconcile(state: &LogState, records: &mut Vec<Record>, first: u64, ops: &[Ope
     if v <= last {
         records.push(Record::Rollback { from: v });
     }
-    for w in v..end {
-        records.push(Record::Prepare {
-            version: w,
-            op: ops[(w - first) as usize].clone(),
-        });
-    }
+    let from = (v - first) as usize;
+    records.extend(
+        ops.into_iter()
+            .enumerate()
+            .skip(from)
+            .map(|(i, op)| Record::Prepare {
+                version: first + i as u64,
+                op,
+            }),
+    );
 }
 
 #[cfg(test)]

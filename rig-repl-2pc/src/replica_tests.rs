@@ -20,7 +20,7 @@ fn step(state: &mut LogState, msg: Msg) -> Vec<Msg> {
 fn step_in(state: &mut LogState, session: &mut Session, msg: Msg) -> Vec<Msg> {
     let d = on_message(state, session, msg);
     state.check(&d.records).unwrap();
-    for r in &d.records {
+    for r in d.records {
         state.apply(r).unwrap();
     }
     d.replies

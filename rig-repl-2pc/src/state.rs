@@ -129,29 +129,29 @@ impl LogState {
 
     /// Applies one record. A record that would leave a gap or rewrite a committed entry is an
     /// error: the local log is damaged or was written by a buggy peer.
-    pub(crate) fn apply(&mut self, record: &Record) -> Result<(), String> {
+    pub(crate) fn apply(&mut self, record: Record) -> Result<(), String> {
         match record {
             Record::Prepare { version, op } => {
-                if *version <= self.committed {
+                if version <= self.committed {
                     return Err(format!("prepare of committed version {version}"));
                 }
-                if *version > self.last() + 1 {
+                if version > self.last() + 1 {
                     return Err(format!(
                         "prepare of version {version} after {}",
                         self.last()
                     ));
                 }
-                self.ops.truncate((*version - 1 - self.base) as usize);
-                self.ops.push(op.clone());
+                self.ops.truncate((version - 1 - self.base) as usize);
+                self.ops.push(op);
             }
             Record::Commit { through } => {
-                self.committed = self.committed.max((*through).min(self.last()));
+                self.committed = self.committed.max(through.min(self.last()));
             }
             Record::Rollback { from } => {
                 let keep = from.saturating_sub(1).max(self.committed);
                 self.ops.truncate((keep - self.base) as usize);
             }
-            Record::Epoch { epoch } => self.epoch = self.epoch.max(*epoch),
+            Record::Epoch { epoch } => self.epoch = self.epoch.max(epoch),
             Record::Checkpoint {
                 base,
                 committed,
@@ -159,15 +159,15 @@ impl LogState {
                 tail,
             } => {
                 let last = base + tail.len() as u64;
-                if committed < base || *committed > last {
+                if committed < base || committed > last {
                     return Err(format!(
                         "checkpoint at {base} committed through {committed} with entries through {last}"
                     ));
                 }
-                self.base = *base;
-                self.ops = tail.clone();
-                self.committed = *committed;
-                self.epoch = self.epoch.max(*epoch);
+                self.base = base;
+                self.ops = tail;
+                self.committed = committed;
+                self.epoch = self.epoch.max(epoch);
             }
         }
         Ok(())
@@ -189,20 +189,20 @@ mod tests {
     fn prepare_commit_rollback() {
         let mut s = LogState::default();
         for v in 1..=4 {
-            s.apply(&prep(v)).unwrap();
+            s.apply(prep(v)).unwrap();
         }
-        s.apply(&Record::Commit { through: 2 }).unwrap();
+        s.apply(Record::Commit { through: 2 }).unwrap();
         assert_eq!((s.committed(), s.last()), (2, 4));
-        s.apply(&Record::Rollback { from: 1 }).unwrap();
+        s.apply(Record::Rollback { from: 1 }).unwrap();
         assert_eq!(s.last(), 2, "a rollback never touches committed entries");
-        s.apply(&prep(3)).unwrap();
-        s.apply(&Record::Commit { through: 9 }).unwrap();
+        s.apply(prep(3)).unwrap();
+        s.apply(Record::Commit { through: 9 }).unwrap();
         assert_eq!(s.committed(), 3, "commit is clamped to what is held");
-        assert!(s.apply(&prep(2)).is_err());
-        assert!(s.apply(&prep(9)).is_err());
+        assert!(s.apply(prep(2)).is_err());
+        assert!(s.apply(prep(9)).is_err());
         assert_eq!(s.range(2, 10).len(), 2);
-        s.apply(&Record::Epoch { epoch: 4 }).unwrap();
-        s.apply(&Record::Epoch { epoch: 2 }).unwrap();
+        s.apply(Record::Epoch { epoch: 4 }).unwrap();
+        s.apply(Record::Epoch { epoch: 2 }).unwrap();
         assert_eq!(s.epoch(), 4);
     }
 
@@ -210,33 +210,33 @@ mod tests {
     fn a_checkpoint_drops_the_compacted_prefix() {
         let mut s = LogState::default();
         for v in 1..=5 {
-            s.apply(&prep(v)).unwrap();
+            s.apply(prep(v)).unwrap();
         }
-        s.apply(&Record::Commit { through: 3 }).unwrap();
+        s.apply(Record::Commit { through: 3 }).unwrap();
         let cp = s.checkpoint(9);
         assert!(
             matches!(cp, Record::Checkpoint { base: 3, .. }),
             "clamped to the commit point"
         );
         s.check(std::slice::from_ref(&cp)).unwrap();
-        s.apply(&cp).unwrap();
+        s.apply(cp.clone()).unwrap();
         assert_eq!((s.base(), s.committed(), s.last(), s.held()), (3, 3, 5, 2));
         assert_eq!(s.get(3), None);
         assert_eq!(
             s.range(1, 9),
             vec![Operation::new("op", "4"), Operation::new("op", "5")]
         );
-        s.apply(&Record::Rollback { from: 5 }).unwrap();
-        s.apply(&prep(5)).unwrap();
-        s.apply(&prep(6)).unwrap();
+        s.apply(Record::Rollback { from: 5 }).unwrap();
+        s.apply(prep(5)).unwrap();
+        s.apply(prep(6)).unwrap();
         assert_eq!(s.last(), 6);
-        assert!(s.apply(&prep(3)).is_err(), "below the base");
+        assert!(s.apply(prep(3)).is_err(), "below the base");
         let bad = Record::Checkpoint {
             base: 4,
             committed: 9,
             epoch: 1,
             tail: vec![],
         };
-        assert!(s.check(std::slice::from_ref(&bad)).is_err() && s.apply(&bad).is_err());
+        assert!(s.check(std::slice::from_ref(&bad)).is_err() && s.apply(bad.clone()).is_err());
     }
 }

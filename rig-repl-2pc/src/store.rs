@@ -1,8 +1,11 @@
 //! [`Store`]: a node's durable local log of [`Record`]s in a `FileLog`, and the [`LogState`] they
 //! rebuild.
 //!
-//! Each record is one `FileLog` entry (method `2pc`, data = tag ‖ varints ‖ payload codec). The
-//! `FileLog`'s own versions are local record numbers, unrelated to replicated versions.
+//! Each record is one `FileLog` entry (method `2pc`, data = tag ‖ varints ‖ payload codec),
+//! except that a run of `Prepare` records at consecutive versions (a round's) is one entry
+//! holding them all (tag 6, the ops section of the wire's `Prepare`): one checksum, one
+//! allocation and one index entry per round instead of per op. The `FileLog`'s own versions are
+//! local entry numbers, unrelated to replicated versions.
 //!
 //! **Compaction.** [`Store::compact`] writes a `Checkpoint` record (base, commit point, epoch and
 //! every entry after the base, in one record, so it is atomic) and lets the `FileLog` drop the
@@ -19,9 +22,12 @@ use rig_core::sync::Watermark;
 use rig_core::{AppendFuture, Durability, Error, Log, LogPayload, Operation, Result, Snapshot};
 use rig_log_file::FileLog;
 
+use crate::proto::{get_ops, ops_len_hint, put_ops_lent};
 use crate::state::{LogState, Record};
 
 const METHOD: &str = "2pc";
+/// The tag of a local entry holding a run of prepares (tags 1 to 5 hold one record each).
+const PREPARES: u8 = 6;
 const READ_CHUNK: usize = 4096;
 /// Starts a stored snapshot's data: the replicated version follows (varint), then the engine's
 /// bytes.
@@ -53,16 +59,8 @@ pub(crate) struct Store {
 fn encode(record: &Record) -> Operation {
     let mut b = BytesMut::new();
     match record {
-        Record::Prepare { version, op } => {
-            b.put_u8(1);
-            encode_payload(
-                &LogPayload {
-                    version: *version,
-                    op: op.clone(),
-                },
-                &mut b,
-            );
-        }
+        // (Tag 1, one prepare per entry, is still read: logs written before runs.)
+        Record::Prepare { .. } => unreachable!("prepares are written in runs (encode_prepares)"),
         Record::Commit { through } => {
             b.put_u8(2);
             put_varint(&mut b, *through);
@@ -102,7 +100,68 @@ fn encode(record: &Record) -> Operation {
     Operation::new(METHOD, b.freeze())
 }
 
-fn decode(entry: &LogPayload) -> Result<Record> {
+/// The local log entries for `records`: each run of `Prepare` records at consecutive versions
+/// (a round's, or what a replica takes from one message) is ONE entry (tag 6: the ops section
+/// of the wire's `Prepare`), every other record an entry of its own. The ops are lent to the
+/// encoder and put back, never copied.
+fn encode_all(records: &mut [Record]) -> Vec<Operation> {
+    let mut entries = Vec::new();
+    let mut rest = records;
+    while !rest.is_empty() {
+        let run = prepare_run(rest);
+        let (head, tail) = rest.split_at_mut(run.max(1));
+        entries.push(if run == 0 {
+            encode(&head[0])
+        } else {
+            encode_prepares(head)
+        });
+        rest = tail;
+    }
+    entries
+}
+
+/// How many `Prepare` records at consecutive versions start `records`.
+fn prepare_run(records: &[Record]) -> usize {
+    let mut next = None;
+    records
+        .iter()
+        .take_while(|r| match r {
+            Record::Prepare { version, .. } if next.is_none_or(|n| n == *version) => {
+                next = Some(version + 1);
+                true
+            }
+            _ => false,
+        })
+        .count()
+}
+
+/// One entry (tag 6) for a run of `Prepare` records at consecutive versions.
+fn encode_prepares(run: &mut [Record]) -> Operation {
+    let mut ops: Vec<Operation> = run
+        .iter_mut()
+        .map(|r| match r {
+            Record::Prepare { op, .. } => {
+                std::mem::replace(op, Operation::new(String::new(), bytes::Bytes::new()))
+            }
+            _ => unreachable!("a run holds only prepares"),
+        })
+        .collect();
+    let Some(Record::Prepare { version: first, .. }) = run.first() else {
+        unreachable!("a run holds one prepare at least")
+    };
+    let mut b = BytesMut::with_capacity(1 + ops_len_hint(&ops));
+    b.put_u8(PREPARES);
+    put_ops_lent(&mut b, *first, &mut ops);
+    for (r, lent) in run.iter_mut().zip(ops) {
+        if let Record::Prepare { op, .. } = r {
+            *op = lent;
+        }
+    }
+    Operation::new(METHOD, b.freeze())
+}
+
+/// The records one local log entry holds (several for a run of prepares).
+fn decode(entry: &LogPayload) -> Result<Vec<Record>> {
     let bad =
         |reason: String| Error::corrupt(format!("2pc local record {}", entry.version), reason);
     if entry.op.method != METHOD {
@@ -113,10 +172,26 @@ fn decode(entry: &LogPayload) -> Result<Record> {
     let record = match tag {
         1 => {
             let p = decode_payload(&entry.op.data[1..]).map_err(|e| bad(e.to_string()))?;
-            return Ok(Record::Prepare {
+            return Ok(vec![Record::Prepare {
                 version: p.version,
                 op: p.op,
-            });
+            }]);
+        }
+        PREPARES => {
+            let (first, ops) = get_ops(&mut r).map_err(bad)?;
+            if !r.is_empty() {
+                return Err(bad("trailing bytes".into()));
+            }
+            if first == 0 || ops.is_empty() {
+                return Err(bad(format!("{} prepares from version {first}", ops.len())));
+            }
+            let records = ops.into_iter().enumerate();
+            return Ok(records
+                .map(|(i, op)| Record::Prepare {
+                    version: first + i as u64,
+                    op,
+                })
+                .collect());
         }
         2..=4 => {
             let v = r.varint("version").map_err(|e| bad(e.to_string()))?;
@@ -156,7 +231,7 @@ fn decode(entry: &LogPayload) -> Result<Record> {
     if !r.is_empty() {
         return Err(bad("trailing bytes".into()));
     }
-    Ok(record)
+    Ok(vec![record])
 }
 
 /// The replicated snapshot inside a stored one (saved by [`Store::save_snapshot`]). A stored
@@ -189,14 +264,15 @@ impl Store {
                 break;
             }
             for entry in &chunk {
-                let record = decode(entry)?;
-                if skipping && !matches!(record, Record::Checkpoint { .. }) {
-                    continue; // before the checkpoint the compaction kept
+                for record in decode(entry)? {
+                    if skipping && !matches!(record, Record::Checkpoint { .. }) {
+                        continue; // before the checkpoint the compaction kept
+                    }
+                    skipping = false;
+                    state.apply(record).map_err(|reason| {
+                        Error::corrupt(format!("2pc local record {}", entry.version), reason)
+                    })?;
                 }
-                skipping = false;
-                state.apply(&record).map_err(|reason| {
-                    Error::corrupt(format!("2pc local record {}", entry.version), reason)
-                })?;
             }
             next += chunk.len() as u64;
         }
@@ -254,12 +330,12 @@ impl Store {
         self.state()
             .check(&records)
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
-        let ops = records.iter().map(encode).collect();
-        if let Err(e) = self.file.append(ops, Durability::Local).await {
+        let entries = encode_all(&mut records);
+        if let Err(e) = self.file.append(entries, Durability::Local).await {
             self.committed.poison(e.clone());
             return Err(e);
         }
-        self.apply(&records);
+        self.apply(records);
         Ok(())
     }
 
@@ -284,9 +360,9 @@ impl Store {
         self.state()
             .check(&records)
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
-        let ops = records.iter().map(encode).collect();
-        let synced = self.file.append(ops, Durability::Local);
-        self.apply(&records);
+        let entries = encode_all(&mut records);
+        let synced = self.file.append(entries, Durability::Local);
+        self.apply(records);
         let committed = Arc::clone(&self.committed);
         Ok(Box::pin(async move {
             let r = synced.await;
@@ -308,8 +384,7 @@ impl Store {
     /// rollbacks lie past the commit point), so the file replays to the same state.
     pub(crate) async fn commit_lazily(&self, through: u64) {
         let _writer = self.writer.lock().await;
-        let record = Record::Commit { through };
-        self.apply(std::slice::from_ref(&record));
+        self.apply(vec![Record::Commit { through }]);
         let mut unwritten = self.unwritten_commit.lock().expect("2pc commit lock");
         *unwritten = Some(unwritten.map_or(through, |u| u.max(through)));
     }
@@ -480,7 +555,7 @@ impl Store {
                 return Err(e);
             }
         };
-        self.apply(std::slice::from_ref(&checkpoint));
+        self.apply(vec![checkpoint]);
         // Not fatal: the checkpoint is durable, the records before it are only dead weight.
         if let Err(e) = self.file.compact((at - 1).min(tag)).await {
             tracing::warn!(error = %e, "local log compaction failed; records kept");
@@ -488,7 +563,7 @@ impl Store {
         Ok(())
     }
 
-    fn apply(&self, records: &[Record]) {
+    fn apply(&self, records: Vec<Record>) {
         let committed = {
             let mut state = self.state();
             for r in records {
@@ -554,13 +629,18 @@ mod tests {
         assert_eq!(store.snapshot_version(), Some(150));
     }
 
+    fn prep(version: u64, data: &str) -> Record {
+        Record::Prepare {
+            version,
+            op: Operation::new("set", data.to_string()),
+        }
+    }
+
     #[test]
     fn records_round_trip() {
-        for r in [
-            Record::Prepare {
-                version: 7,
-                op: Operation::new("set", "x"),
-            },
+        let records = vec![
+            prep(7, "x"),
+            prep(8, "y"),
             Record::Commit { through: 3 },
             Record::Rollback { from: 4 },
             Record::Epoch { epoch: 2 },
@@ -570,13 +650,47 @@ mod tests {
                 epoch: 2,
                 tail: vec![Operation::new("a", "1"), Operation::new("b", "")],
             },
-        ] {
-            let entry = LogPayload {
-                version: 1,
-                op: encode(&r),
-            };
-            assert_eq!(decode(&entry).unwrap(), r);
-        }
+            prep(9, ""),
+            prep(11, "z"),
+        ];
+        let mut lent = records.clone();
+        let entries = encode_all(&mut lent);
+        assert_eq!(lent, records, "the ops lent to the encoder are put back");
+        // 7..=8 in one entry, one entry per other record, 9 and 11 (not consecutive) apart.
+        assert_eq!(entries.len(), 7);
+        let decoded: Vec<Record> = entries
+            .into_iter()
+            .flat_map(|op| decode(&LogPayload { version: 1, op }).unwrap())
+            .collect();
+        assert_eq!(decoded, records);
+
+        // One prepare per entry (tag 1), as written before runs, still reads.
+        let mut old = BytesMut::new();
+        old.put_u8(1);
+        let p = LogPayload {
+            version: 7,
+            op: Operation::new("set", "x"),
+        };
+        encode_payload(&p, &mut old);
+        let entry = LogPayload {
+            version: 1,
+            op: Operation::new(METHOD, old.freeze()),
+        };
+        assert_eq!(decode(&entry).unwrap(), vec![prep(7, "x")]);
+
+        // An empty run, and one with trailing bytes, are refused.
+        let empty = LogPayload {
+            version: 1,
+            op: Operation::new(METHOD, vec![PREPARES, 5, 0]),
+        };
+        assert!(decode(&empty).is_err());
+        let mut run = encode_all(&mut [prep(3, "x")]).remove(0).data.to_vec();
+        run.push(0);
+        let trailing = LogPayload {
+            version: 1,
+            op: Operation::new(METHOD, run),
+        };
+        assert!(decode(&trailing).is_err());
         let junk = LogPayload {
             version: 1,
             op: Operation::new("2pc", "\u{9}"),
