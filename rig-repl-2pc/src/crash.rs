@@ -11,13 +11,14 @@ pub(crate) enum Stage {
     /// Primary, stage 2 (prepare on the replicas): prepared locally, the replicas' answers not
     /// awaited yet.
     PrepareReplica,
-    /// Primary, stage 3 (commit locally): every required replica prepared, the local `Commit`
-    /// record is not written yet.
+    /// Primary, stage 3 (commit locally): every required replica prepared, not committed
+    /// locally yet.
     CommitLocal,
-    /// Primary, stage 4 (commit on the replicas): committed locally, the `Commit` not sent yet.
+    /// Primary, stage 4 (commit on the replicas): committed locally, in memory (the `Commit`
+    /// record rides the next write), the replicas not told yet.
     CommitReplica,
-    /// Primary, stage 5 (acknowledge): the `Commit` record is written (maybe not durable yet),
-    /// the waiters not told yet.
+    /// Primary, stage 5 (acknowledge): committed in memory (the `Commit` record maybe not
+    /// written yet), the waiters not told yet.
     Acknowledge,
     /// Replica: a message to prepare arrived; its records are not written yet.
     ReplicaPrepare,

@@ -193,17 +193,19 @@
 //! - At most [`Config::max_rounds_in_flight`] rounds are in flight, and a new one starts only
 //!   once the newest is prepared locally; appends beyond wait and form larger rounds.
 //! - An acknowledgment waits for the local prepare fsync and the replicas' answer (their
-//!   prepare fsync and a round trip, overlapping the local one), not for the `Commit` record's
-//!   fsync: one fsync plus a network round trip on the critical path, where a single-node log
-//!   needs one fsync. The price: after a crash, a primary's log shows some acknowledged ops
-//!   only prepared until it runs again as primary and recommits them (see above).
-//!   With closed-loop clients (each waiting for its op) a pair reached 0.35-0.54x (median
-//!   about 0.46; 67-118k ops/s, p50 520-780 us) the single-node file log's ops/s in the same
-//!   run at 64 clients on a shared 2-core machine (`rig-bench 2pc`, 12 runs), against
-//!   0.25-0.57x (median about 0.38; 66-100k ops/s, p50 615-845 us) when the ack also waited
-//!   for the `Commit` record's fsync (runs interleaved; runs whose file baseline collapsed
-//!   under other load left out).
-//!   What is left beyond the file log is the replica's round trip and its thread wake-ups.
+//!   prepare fsync and a round trip, overlapping the local one), not for the `Commit` record,
+//!   which rides the next round's prepare write: one fsync plus a network round trip on the
+//!   critical path, and about one fsync per round on each node, where a single-node log needs
+//!   one fsync. The price: after a crash, a primary's log shows some acknowledged ops only
+//!   prepared until it runs again as primary and recommits them (see above).
+//!   With closed-loop clients (each waiting for its op) a pair reached 0.40-0.58x (median
+//!   0.52; 82-108k ops/s, p50 550-600 us) the single-node file log's ops/s in the same run at
+//!   64 clients on a 2-core machine shared with other work (load 1.8-2.3; `rig-bench 2pc`,
+//!   8 runs interleaved with the previous build, which reached 0.29-0.40x, median 0.36, with
+//!   a `Commit` message, record and often fsync of its own per round and a local entry per
+//!   op). Most of what is left is the engine's own work per op (as in the baseline), the
+//!   second node's fsync and write per round, and the thread wake-ups of the replica's
+//!   round trip.
 //! - A promoted replica commits every entry it holds, including one it had not yet checked
 //!   against the old primary after a resync; promote a replica that was in sync.
 //! - A replica assembles a shipped snapshot in memory (up to 16 GiB).
