@@ -40,8 +40,9 @@
 //! 3. **commit locally**: the primary commits in memory. Until here the round can be rolled
 //!    back (`Rollback` record and message); from here on there is no turning back. Its
 //!    `Commit` record is not waited for: it rides in front of the next records the primary
-//!    writes (the next round's `Prepare` records, so one write and one fsync cover both), or is
-//!    written alone once no round is in flight;
+//!    writes (the next round's `Prepare` records, so one write and one fsync cover both), or,
+//!    when the commit leaves no round in flight, is written alone (not waited for) before the
+//!    acknowledgments;
 //! 4. **commit on the replicas**: the next round's `Prepare` carries the commit point; a
 //!    `Commit` goes out alone once no round is in flight to carry it (at once to a replica
 //!    that did not take every round in flight, e.g. one catching up);

@@ -369,18 +369,25 @@ impl Driver {
         let last = rounds[ready - 1].last;
         let batches: Vec<Batch> = rounds.into_iter().flat_map(|r| r.batches).collect();
         self.commit(last).await;
+        // With no round in flight to carry the `Commit` record, it is written (not waited
+        // for) before the acknowledgments: a log reopened after an in-process crash then
+        // shows them committed at once, as before.
+        if self.window.is_empty() {
+            if let Err(e) = self.write_commit().await {
+                for b in batches {
+                    let _ = b.done.send(Err(e.clone()));
+                }
+                return self.fatal(e);
+            }
+        }
         // 5. Acknowledge, in order: the ops are durably prepared here and on every required
-        // replica, and whatever reopens either log commits them (see the crate docs). The
-        // `Commit` record rides the next write.
+        // replica, and whatever reopens either log commits them (see the crate docs).
         if !batches.is_empty() {
             self.node.crash.reach(Stage::Acknowledge).await;
         }
         self.publish(); // a waiter that hears its ack sees the status after it
         for b in batches {
             let _ = b.done.send(Ok(b.first));
-        }
-        if self.window.is_empty() {
-            return self.write_commit().await;
         }
         Next::Continue
     }
@@ -434,14 +441,10 @@ impl Driver {
 
     /// Writes the `Commit` record [`Driver::commit`] left unwritten, alone (no round is in
     /// flight to carry it); nobody waits for it, the watching task stops the node if it fails.
-    async fn write_commit(&mut self) -> Next {
-        match self.node.store.write_unwritten_commit().await {
-            Ok(synced) => {
-                let _ = self.commit_records.send(synced);
-                Next::Continue
-            }
-            Err(e) => self.fatal(e),
-        }
+    async fn write_commit(&mut self) -> Result<(), Error> {
+        let synced = self.node.store.write_unwritten_commit().await?;
+        let _ = self.commit_records.send(synced);
+        Ok(())
     }
 
     /// At start-up: the prepared tail a previous run left is replicated again and committed
@@ -507,10 +510,7 @@ impl Driver {
         }
         self.window.clear();
         self.commit(last).await;
-        let synced = self.node.store.write_unwritten_commit().await?;
-        // Nobody waits for it; the watching task stops the node if it fails.
-        let _ = self.commit_records.send(synced);
-        Ok(())
+        self.write_commit().await
     }
 
     /// Whether the rounds wait for replica `i`.
