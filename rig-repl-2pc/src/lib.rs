@@ -227,6 +227,7 @@ mod node;
 mod pipeline_tests;
 mod primary;
 mod proto;
+mod record_codec;
 mod repl_log;
 mod replica;
 mod round;
