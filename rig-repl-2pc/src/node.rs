@@ -11,7 +11,8 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, Mode, ReplicaStatus, RoundStats, Status};
 use crate::crash::{CrashPoints, Stage};
-use crate::proto::Msg;
+use crate::proto::{prepare_ops_section, Msg};
+use crate::record_codec::EncodedRun;
 use crate::replica::{on_message, Session};
 use crate::state::Record;
 use crate::store::Store;
@@ -207,7 +208,18 @@ async fn serve(node: Arc<Node>, conn: Box<dyn rig_core::seams::Connection>, from
                     return;
                 }
             };
-            if tx.send(handle(&node, link_id, msg).await).is_err() {
+            // A Prepare's ops section goes to the local log as received (not encoded again).
+            let encoded = match &msg {
+                Msg::Prepare { first, ops, .. } => {
+                    prepare_ops_section(&frame).map(|section| EncodedRun {
+                        first: *first,
+                        count: ops.len(),
+                        section,
+                    })
+                }
+                _ => None,
+            };
+            if tx.send(handle(&node, link_id, msg, encoded).await).is_err() {
                 return;
             }
         }
@@ -260,7 +272,8 @@ async fn send_answer(node: &Node, answer: Answer, writer: &mut LinkWriter) -> bo
 
 /// Handles one inbound message, which arrived on link `link`, according to the node's role:
 /// its records are queued (and applied) at once, its replies wait for them in the [`Answer`].
-async fn handle(node: &Node, link: u64, msg: Msg) -> Answer {
+/// `encoded`: the message's ops as received, for the local log.
+async fn handle(node: &Node, link: u64, msg: Msg, encoded: Option<EncodedRun>) -> Answer {
     let mut follow = node.inbound.lock().await;
     let my_epoch = node.store.state().epoch();
     let is_replica = match &*node.role() {
@@ -311,7 +324,7 @@ async fn handle(node: &Node, link: u64, msg: Msg) -> Answer {
     if commits {
         node.crash.reach(Stage::ReplicaCommit).await;
     }
-    let durable = match node.store.queue(decision.records).await {
+    let durable = match node.store.queue_encoded(decision.records, encoded).await {
         Ok(durable) => durable,
         Err(e) => {
             tracing::error!(error = %e, "replica failed to persist; stopping");

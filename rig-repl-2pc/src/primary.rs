@@ -24,7 +24,8 @@ use tokio::sync::mpsc;
 use crate::config::{Policy, RoundStats};
 use crate::crash::Stage;
 use crate::node::{fenced, Batch, Node, RoleState};
-use crate::proto::{encode_prepare, Msg};
+use crate::proto::{encode_ops_section, prepare_frame, Msg};
+use crate::record_codec::EncodedRun;
 use crate::round::{watch_commit_records, CommitRecord, Round, MAX_ROUND_OPS};
 use crate::state::Record;
 
@@ -164,18 +165,13 @@ impl Driver {
         self.node.store.state().epoch()
     }
 
-    /// A new round of `ops` as versions `first..`: its Prepare, not yet sent anywhere.
-    fn new_round(
-        &mut self,
-        first: u64,
-        ops: &mut [rig_core::Operation],
-        batches: Vec<Batch>,
-    ) -> Round {
+    /// A new round of versions `first..=last`, whose ops are encoded in `section`: its Prepare,
+    /// not yet sent anywhere.
+    fn new_round(&mut self, first: u64, last: u64, section: &[u8], batches: Vec<Batch>) -> Round {
         self.rounds += 1;
         let n = self.replicas.len();
-        let last = first + ops.len() as u64 - 1;
         let committed = self.node.store.committed().get();
-        let prepare = encode_prepare(self.epoch(), self.rounds, committed, first, ops);
+        let prepare = prepare_frame(self.epoch(), self.rounds, committed, section);
         Round {
             id: self.rounds,
             first,
@@ -275,7 +271,9 @@ impl Driver {
         for b in &mut batches {
             ops.append(&mut b.ops);
         }
-        let round = self.new_round(first, &mut ops, batches);
+        // Encoded once: the Prepare and the local entry carry the same bytes.
+        let section = encode_ops_section(first, &mut ops);
+        let round = self.new_round(first, first + n as u64 - 1, &section, batches);
         let records = ops
             .into_iter()
             .enumerate()
@@ -298,7 +296,12 @@ impl Driver {
         // 1. Prepare locally: queued behind the rounds before, made durable by the next
         // group commit.
         self.node.crash.reach(Stage::PrepareLocal).await;
-        match self.node.store.queue(records).await {
+        let encoded = EncodedRun {
+            first,
+            count: n,
+            section,
+        };
+        match self.node.store.queue_encoded(records, Some(encoded)).await {
             Ok(Some(synced)) => {
                 self.local.push_back(synced.map(move |r| (id, r)).boxed());
                 Next::Continue
@@ -466,7 +469,8 @@ impl Driver {
             last,
             "recommitting the prepared tail of the previous run"
         );
-        let mut round = self.new_round(first, &mut ops, Vec::new());
+        let section = encode_ops_section(first, &mut ops);
+        let mut round = self.new_round(first, last, &section, Vec::new());
         round.local = true; // read back from the local log
         self.window.push_back(round);
         for i in 0..self.replicas.len() {

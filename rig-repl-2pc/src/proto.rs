@@ -300,22 +300,43 @@ pub(crate) fn ops_len_hint(ops: &[Operation]) -> usize {
         .sum::<usize>()
 }
 
-/// Encodes a `Prepare` of `ops` as versions `first..` (as [`Msg::encode`] does) without copying
-/// any op.
-pub(crate) fn encode_prepare(
+/// The ops section of `ops` as versions `first..` (as [`put_ops`] writes it), without copying
+/// any op. A round encodes it once: its `Prepare` ([`prepare_frame`]) and its local entry
+/// (`record_codec::EncodedRun`) carry the same bytes.
+pub(crate) fn encode_ops_section(first: u64, ops: &mut [Operation]) -> bytes::Bytes {
+    let mut b = BytesMut::with_capacity(ops_len_hint(ops));
+    put_ops_lent(&mut b, first, ops);
+    b.freeze()
+}
+
+/// A `Prepare` (as [`Msg::encode`] encodes it) around an ops section from
+/// [`encode_ops_section`].
+pub(crate) fn prepare_frame(
     epoch: u64,
     round: u64,
     committed: u64,
-    first: u64,
-    ops: &mut [Operation],
+    section: &[u8],
 ) -> bytes::Bytes {
-    let mut b = BytesMut::with_capacity(ops_len_hint(ops));
+    let mut b = BytesMut::with_capacity(31 + section.len());
     b.put_u8(PREPARE);
     put_varint(&mut b, epoch);
     put_varint(&mut b, round);
     put_varint(&mut b, committed);
-    put_ops_lent(&mut b, first, ops);
+    b.put_slice(section);
     b.freeze()
+}
+
+/// The ops section of an encoded `Prepare` (`None` for any other message). Only for a frame
+/// [`Msg::decode`] accepted: the section is then well-formed.
+pub(crate) fn prepare_ops_section(frame: &bytes::Bytes) -> Option<bytes::Bytes> {
+    let mut r = Reader::new(frame);
+    if r.u8("tag").ok()? != PREPARE {
+        return None;
+    }
+    for field in ["epoch", "round", "committed"] {
+        r.varint(field).ok()?;
+    }
+    Some(frame.slice(r.position()..))
 }
 
 /// Reads an ops section written by [`put_ops`].
@@ -344,11 +365,12 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
-    fn a_prepare_encoded_from_lent_ops_is_the_message_encoding() {
+    fn a_prepare_around_a_section_encoded_once_is_the_message_encoding() {
         let ops = vec![Operation::new("a", "1"), Operation::new("b", "")];
         let mut lent = ops.clone();
-        let encoded = encode_prepare(3, 4, 5, 6, &mut lent);
+        let section = encode_ops_section(6, &mut lent);
         assert_eq!(lent, ops, "the ops lent to the encoder are put back");
+        let encoded = prepare_frame(3, 4, 5, &section);
         let msg = Msg::Prepare {
             epoch: 3,
             round: 4,
@@ -358,6 +380,12 @@ mod tests {
         };
         assert_eq!(encoded, msg.encode());
         assert_eq!(Msg::decode(&encoded).unwrap(), msg);
+        assert_eq!(prepare_ops_section(&encoded), Some(section));
+        let commit = Msg::Commit {
+            epoch: 3,
+            through: 5,
+        };
+        assert_eq!(prepare_ops_section(&commit.encode()), None);
     }
 
     fn all() -> Vec<Msg> {

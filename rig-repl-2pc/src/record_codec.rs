@@ -62,20 +62,46 @@ pub(crate) fn encode(record: &Record) -> Operation {
     Operation::new(METHOD, b.freeze())
 }
 
+/// A run of prepares whose ops section is encoded already (a round's, for its `Prepare`, or
+/// the section of a `Prepare` a replica received): [`encode_all`] writes it as is instead of
+/// encoding the ops again.
+#[derive(Debug)]
+pub(crate) struct EncodedRun {
+    /// The version of the run's first op.
+    pub(crate) first: u64,
+    /// How many ops the section holds.
+    pub(crate) count: usize,
+    /// The section, as `proto::encode_ops_section` writes it, of exactly those ops.
+    pub(crate) section: bytes::Bytes,
+}
+
 /// The local log entries for `records`: each run of `Prepare` records at consecutive versions
 /// (a round's, or what a replica takes from one message) is ONE entry (tag 6: the ops section
 /// of the wire's `Prepare`), every other record an entry of its own. The ops are lent to the
-/// encoder and put back, never copied.
-pub(crate) fn encode_all(records: &mut [Record]) -> Vec<Operation> {
+/// encoder and put back, never copied; the run `encoded` names (if `records` hold it, whole)
+/// is not encoded again.
+pub(crate) fn encode_all(records: &mut [Record], encoded: Option<&EncodedRun>) -> Vec<Operation> {
     let mut entries = Vec::new();
     let mut rest = records;
     while !rest.is_empty() {
-        let run = prepare_run(rest);
+        let mut run = prepare_run(rest);
+        let reuse = match (&rest[0], encoded) {
+            (Record::Prepare { version, .. }, Some(e)) => *version == e.first && run >= e.count,
+            _ => false,
+        };
+        if let (true, Some(e)) = (reuse, encoded) {
+            run = e.count;
+        }
         let (head, tail) = rest.split_at_mut(run.max(1));
-        entries.push(if run == 0 {
-            encode(&head[0])
-        } else {
-            encode_prepares(head)
+        entries.push(match (run, encoded) {
+            (0, _) => encode(&head[0]),
+            (_, Some(e)) if reuse => {
+                let mut b = BytesMut::with_capacity(1 + e.section.len());
+                b.put_u8(PREPARES);
+                b.put_slice(&e.section);
+                Operation::new(METHOD, b.freeze())
+            }
+            _ => encode_prepares(head),
         });
         rest = tail;
     }
@@ -225,7 +251,7 @@ mod tests {
             prep(11, "z"),
         ];
         let mut lent = records.clone();
-        let entries = encode_all(&mut lent);
+        let entries = encode_all(&mut lent, None);
         assert_eq!(lent, records, "the ops lent to the encoder are put back");
         // 7..=8 in one entry, one entry per other record, 9 and 11 (not consecutive) apart.
         assert_eq!(entries.len(), 7);
@@ -234,6 +260,21 @@ mod tests {
             .flat_map(|op| decode(&LogPayload { version: 1, op }).unwrap())
             .collect();
         assert_eq!(decoded, records);
+
+        // A run encoded already is written as is: the same entries.
+        let mut ops = vec![Operation::new("set", "x"), Operation::new("set", "y")];
+        let encoded = EncodedRun {
+            first: 7,
+            count: 2,
+            section: crate::proto::encode_ops_section(7, &mut ops),
+        };
+        let mut again = records.clone();
+        let reused = encode_all(&mut again, Some(&encoded));
+        assert_eq!(reused, encode_all(&mut records.clone(), None));
+        // A run that is not the one named (it starts elsewhere) is encoded as usual.
+        let mut shifted = records[1..].to_vec();
+        let reused = encode_all(&mut shifted, Some(&encoded));
+        assert_eq!(reused, encode_all(&mut records[1..].to_vec(), None));
 
         // One prepare per entry (tag 1), as written before runs, still reads.
         let mut old = BytesMut::new();
@@ -255,7 +296,10 @@ mod tests {
             op: Operation::new(METHOD, vec![PREPARES, 5, 0]),
         };
         assert!(decode(&empty).is_err());
-        let mut run = encode_all(&mut [prep(3, "x")]).remove(0).data.to_vec();
+        let mut run = encode_all(&mut [prep(3, "x")], None)
+            .remove(0)
+            .data
+            .to_vec();
         run.push(0);
         let trailing = LogPayload {
             version: 1,

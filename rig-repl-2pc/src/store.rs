@@ -20,7 +20,7 @@ use rig_core::sync::Watermark;
 use rig_core::{AppendFuture, Durability, Error, Log, Result, Snapshot};
 use rig_log_file::FileLog;
 
-use crate::record_codec::{decode, encode, encode_all};
+use crate::record_codec::{decode, encode, encode_all, EncodedRun};
 use crate::state::{LogState, Record};
 
 const READ_CHUNK: usize = 4096;
@@ -147,7 +147,7 @@ impl Store {
         self.state()
             .check(&records)
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
-        let entries = encode_all(&mut records);
+        let entries = encode_all(&mut records, None);
         if let Err(e) = self.file.append(entries, Durability::Local).await {
             self.committed.poison(e.clone());
             return Err(e);
@@ -158,26 +158,36 @@ impl Store {
 
     /// Queues `records` behind every earlier one and applies them to the state at once; the
     /// returned future resolves when they are durable (it rides the next group commit, which
-    /// also covers every record queued before). `None` when there is nothing to write.
+    /// also covers every record queued before). `None` when there is nothing to write. The run
+    /// of prepares `encoded` names (if `records` hold it) is written from its section as is,
+    /// not encoded again.
     ///
     /// The state runs ahead of the disk meanwhile: whoever answers for these records (a
     /// `Prepared`, an acknowledgment) waits for the future first. A failed write poisons the
     /// committed watermark; the caller stops the node.
-    pub(crate) async fn queue(&self, records: Vec<Record>) -> Result<Option<AppendFuture>> {
+    pub(crate) async fn queue_encoded(
+        &self,
+        records: Vec<Record>,
+        encoded: Option<EncodedRun>,
+    ) -> Result<Option<AppendFuture>> {
         if records.is_empty() {
             return Ok(None);
         }
         let _writer = self.writer.lock().await;
-        self.queue_locked(records).map(Some)
+        self.queue_locked(records, encoded.as_ref()).map(Some)
     }
 
-    /// [`Store::queue`], the writer lock held.
-    fn queue_locked(&self, mut records: Vec<Record>) -> Result<AppendFuture> {
+    /// [`Store::queue_encoded`], the writer lock held.
+    fn queue_locked(
+        &self,
+        mut records: Vec<Record>,
+        encoded: Option<&EncodedRun>,
+    ) -> Result<AppendFuture> {
         self.carry_unwritten_commit(&mut records);
         self.state()
             .check(&records)
             .map_err(|reason| Error::corrupt("2pc log state", reason))?;
-        let entries = encode_all(&mut records);
+        let entries = encode_all(&mut records, encoded);
         let synced = self.file.append(entries, Durability::Local);
         self.apply(records);
         let committed = Arc::clone(&self.committed);
@@ -228,7 +238,7 @@ impl Store {
             return Ok(Box::pin(std::future::pending()));
         }
         // The unwritten record goes in front of no other record.
-        let synced = self.queue_locked(Vec::new())?;
+        let synced = self.queue_locked(Vec::new(), None)?;
         #[cfg(test)]
         let synced = {
             use futures_util::FutureExt;
