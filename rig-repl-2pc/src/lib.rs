@@ -199,14 +199,15 @@
 //!   critical path, and about one fsync per round on each node, where a single-node log needs
 //!   one fsync. The price: after a crash, a primary's log shows some acknowledged ops only
 //!   prepared until it runs again as primary and recommits them (see above).
-//!   With closed-loop clients (each waiting for its op) a pair reached 0.40-0.58x (median
-//!   0.52; 82-108k ops/s, p50 550-600 us) the single-node file log's ops/s in the same run at
-//!   64 clients on a 2-core machine shared with other work (load 1.8-2.3; `rig-bench 2pc`,
-//!   8 runs interleaved with the previous build, which reached 0.29-0.40x, median 0.36, with
-//!   a `Commit` message, record and often fsync of its own per round and a local entry per
-//!   op). Most of what is left is the engine's own work per op (as in the baseline), the
-//!   second node's fsync and write per round, and the thread wake-ups of the replica's
-//!   round trip.
+//!   With closed-loop clients (each waiting for its op) a pair reached 0.59-0.72x (median
+//!   0.67; 172-189k ops/s, p50 300-350 us) the single-node file log's ops/s in the same run
+//!   at 64 clients on a 2-core machine shared with other work (load about 2; `rig-bench 2pc`,
+//!   3 runs), where the build before (a `Commit` message, record and often fsync of its own
+//!   per round, a local entry and several copies per op) reached 0.41x (117k ops/s, p50
+//!   518 us) in a run beside them; in the 2pc phase it spends about 8 us of CPU per op, that
+//!   build 13. Most of what is left is the engine's own work per op (as in the baseline), the
+//!   second node's write and fsync per round, and the thread wake-ups of the replica's round
+//!   trip.
 //! - A promoted replica commits every entry it holds, including one it had not yet checked
 //!   against the old primary after a resync; promote a replica that was in sync.
 //! - A replica assembles a shipped snapshot in memory (up to 16 GiB).
