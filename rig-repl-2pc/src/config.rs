@@ -101,6 +101,9 @@ pub enum Mode {
     Replica,
     /// This node was a primary and another took over: it refuses writes.
     Fenced,
+    /// This node stopped for another reason (closed, or a failed write or fsync poisoned its
+    /// log): it serves nothing until it is reopened.
+    Stopped,
 }
 
 /// One replica as the primary sees it.

@@ -143,7 +143,8 @@ impl Node {
                 (mode, replicas)
             }
             RoleState::Replica { .. } => (Mode::Replica, Vec::new()),
-            RoleState::Stopped(_) => (Mode::Fenced, Vec::new()),
+            RoleState::Stopped(Error::Fenced { .. }) => (Mode::Fenced, Vec::new()),
+            RoleState::Stopped(_) => (Mode::Stopped, Vec::new()),
         };
         let rounds = *self.rounds.lock().expect("2pc status lock");
         let state = self.store.state();

@@ -71,4 +71,7 @@ async fn the_old_primary_rejoins_as_a_replica() {
     assert!(matches!(err, Err(Error::NotLeader { leader: Some(_) })));
     let status = replica.status();
     assert_eq!((status.mode, status.epoch), (Mode::Sync, 2));
+    // A closed node says it stopped, not that another primary fenced it.
+    replica.close().await.unwrap();
+    assert_eq!(replica.status().mode, Mode::Stopped);
 }

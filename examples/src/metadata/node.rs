@@ -27,7 +27,7 @@ pub struct BackendDetails {
     /// 2PC: the node's epoch; Raft: the current term; S3: the writer epoch this node holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u64>,
-    /// 2PC: `sync`, `degraded`, `replica` or `fenced`.
+    /// 2PC: `sync`, `degraded`, `replica`, `fenced` or `stopped`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     /// 2PC primary: each replica and how far behind it is.

@@ -68,6 +68,7 @@ fn mode_name(mode: Mode) -> &'static str {
         Mode::Degraded => "degraded",
         Mode::Replica => "replica",
         Mode::Fenced => "fenced",
+        Mode::Stopped => "stopped",
     }
 }
 
