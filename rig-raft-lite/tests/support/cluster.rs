@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use rig_core::seams::{Rand, SeededRand};
+use rig_raft_lite::core::stream::encode_frame;
 use rig_raft_lite::core::{
     is_control, Change, CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, Raft,
     Restored, SnapshotImage, StoredMembership,
@@ -38,6 +39,28 @@ impl Disk {
         let keep = (first - self.offset - 1) as usize;
         self.written.truncate(keep);
         self.written.extend_from_slice(entries);
+    }
+
+    /// Writes entries given as the frames the core received or encoded: they must be exactly
+    /// the entries' records, chained to the entry before them (the core never hands storage a
+    /// torn, foreign or unchained frame).
+    fn write_frames(&mut self, entries: &[Entry], frames: &[u8]) {
+        let first = entries[0].index;
+        let keep = (first - self.offset - 1) as usize;
+        let mut prev_term = self.written[..keep.min(self.written.len())]
+            .last()
+            .map_or(self.offset_term, |e| e.term);
+        let mut expected = bytes::BytesMut::new();
+        for e in entries {
+            encode_frame(e, prev_term, &mut expected);
+            prev_term = e.term;
+        }
+        assert_eq!(
+            &expected[..],
+            frames,
+            "entries {first}..: frames are their records"
+        );
+        self.write(entries);
     }
 
     fn compact(&mut self, through: u64) {
@@ -254,7 +277,7 @@ impl Cluster {
             self.stats.elections_mid_change += 1;
         }
         let control = outs.iter().any(|o| match o {
-            Output::PersistEntries(es) => es.iter().any(|e| is_control(&e.data)),
+            Output::PersistEntries(es, _) => es.iter().any(|e| is_control(&e.data)),
             _ => false,
         });
         self.handle(id, outs);
@@ -290,7 +313,7 @@ impl Cluster {
                     answers.push(self.install(id, index, total));
                 }
                 Output::PersistHardState(hs) => disk.hs = hs,
-                Output::PersistEntries(entries) => disk.write(&entries),
+                Output::PersistEntries(entries, frames) => disk.write_frames(&entries, &frames),
                 Output::Apply(entries) => self.checker.applied(id, &entries),
                 Output::Compacted(through) => {
                     disk.compact(through);
