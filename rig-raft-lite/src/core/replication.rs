@@ -202,7 +202,10 @@ impl Raft {
         let Some(leader) = self.leader.filter(|&l| l != self.cfg.id) else {
             return;
         };
-        if self.matched_leader == 0 {
+        // Nothing matched in this term yet, unless a range from the empty prefix arrived (a
+        // probe from index 0 that held only the start of entry 1's frame): answer that, or the
+        // leader would probe the same range forever.
+        if self.matched_leader == 0 && self.stream.received == 0 {
             return;
         }
         let term = self.hs.term;

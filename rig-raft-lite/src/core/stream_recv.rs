@@ -192,7 +192,10 @@ impl Raft {
     fn unmatched(&self, r: &Range, skip: u64) -> Took {
         let last = self.log.last_index();
         let prev = (r.prev_index, r.prev_term);
-        let head_missing = skip > 0 && r.prev_index == last && self.holds(prev);
+        // A range continuing a frame whose earlier bytes have not arrived (reordered or lost):
+        // wait for them (or for the fill, or the leader's resend) rather than reject, which
+        // would restart the leader's stream at every reordering.
+        let head_missing = skip > 0 && self.holds(prev);
         if self.matched_leader > 0 && (r.prev_index > last || head_missing) {
             return Took::Ahead;
         }

@@ -163,6 +163,8 @@ pub struct Stats {
     pub snapshots_installed: u64,
     /// Snapshots installed by nodes that joined (spares).
     pub joiner_installs: u64,
+    /// Appends that continued a frame an earlier append began (ranges cut inside a frame).
+    pub continued_ranges: u64,
 }
 
 /// The cluster.
@@ -226,6 +228,11 @@ impl Cluster {
         cfg.snapshot_chunk = self.opts.chunk.max(1);
         cfg.snapshot_window = 2;
         cfg.compaction_retention = self.pick(3);
+        // Mostly tiny ranges: the stream is cut inside frames all the time (a frame is 40
+        // bytes here), so ranges that continue a frame meet every fault.
+        if self.pick(4) > 0 {
+            cfg.max_append_bytes = 24 + self.pick(277) as usize;
+        }
         cfg
     }
 
@@ -297,6 +304,9 @@ impl Cluster {
                     match msg {
                         Message::TimeoutNow { .. } => self.stats.transfers += 1,
                         Message::Snapshot { .. } => self.stats.snapshot_chunks += 1,
+                        Message::Append { base, start, .. } if start > base => {
+                            self.stats.continued_ranges += 1;
+                        }
                         _ => {}
                     }
                     self.net.push((id, to, msg))
