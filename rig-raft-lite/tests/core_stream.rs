@@ -429,3 +429,49 @@ impl Group {
         panic!("the group did not settle without node {down}");
     }
 }
+
+#[test]
+fn a_corrupt_frame_is_dropped_and_counted_never_applied() {
+    let mut follower = Raft::new(
+        Config::new(2, vec![1, 2, 3]),
+        Box::new(SeededRand::new(4)),
+        Restored::default(),
+    );
+    let entry = Entry {
+        term: 1,
+        index: 1,
+        data: Bytes::from_static(b"payload"),
+    };
+    let mut frame = BytesMut::new();
+    encode_frame(&entry, 0, &mut frame);
+    let append = |bytes: Bytes| Message::Append {
+        term: 1,
+        prev_index: 0,
+        prev_term: 0,
+        base: 0,
+        start: 0,
+        cont: None,
+        bytes,
+        commit: 1,
+        durable: 1,
+    };
+    let mut bad = frame.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    follower.step(Input::Message(1, append(bad.freeze())));
+    let outs = follower.take_outputs();
+    assert_eq!(follower.bad_frames(), 1);
+    assert_eq!(follower.last_index(), 0, "the bad frame is not in the log");
+    assert!(
+        !outs
+            .iter()
+            .any(|o| matches!(o, Output::PersistEntries(..) | Output::Apply(_))),
+        "{outs:?}"
+    );
+    follower.step(Input::Message(1, append(frame.freeze())));
+    assert_eq!((follower.last_index(), follower.bad_frames()), (1, 1));
+    assert!(follower
+        .take_outputs()
+        .iter()
+        .any(|o| matches!(o, Output::PersistEntries(es, _) if es == &vec![entry.clone()])));
+}
