@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use rig_core::seams::{Fs, Rand, SeededRand};
-use rig_raft_lite::core::stream::encode_frame;
+use rig_raft_lite::core::stream::{encode_frame, encode_frames};
 use rig_raft_lite::core::{Config, Entry, Input, Message, NodeId, Output, Raft, Restored};
 use rig_raft_lite::storage::{FsStorage, Storage};
 use rig_testkit::simfs::SimFs;
@@ -97,12 +97,9 @@ impl Group {
     /// before it in the node's log: whole frames, never a torn one.
     fn check_frames(&self, id: NodeId, entries: &[Entry], frames: &[u8]) {
         let log = self.node(id).log();
-        let mut prev_term = log.term(entries[0].index - 1).expect("anchored");
+        let prev_term = log.term(entries[0].index - 1).expect("anchored");
         let mut expected = BytesMut::new();
-        for e in entries {
-            encode_frame(e, prev_term, &mut expected);
-            prev_term = e.term;
-        }
+        encode_frames(entries, prev_term, &mut expected);
         assert_eq!(
             &expected[..],
             frames,

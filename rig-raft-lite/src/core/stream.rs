@@ -44,6 +44,14 @@ pub fn encode_frame(e: &Entry, prev_term: u64, out: &mut BytesMut) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Appends the frames of consecutive `entries`, the first one after an entry of `prev_term`.
+pub fn encode_frames(entries: &[Entry], mut prev_term: u64, out: &mut BytesMut) {
+    for e in entries {
+        encode_frame(e, prev_term, out);
+        prev_term = e.term;
+    }
+}
+
 /// A frame's header fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct FrameHead {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use rig_core::seams::{Rand, SeededRand};
-use rig_raft_lite::core::stream::encode_frame;
+use rig_raft_lite::core::stream::encode_frames;
 use rig_raft_lite::core::{
     is_control, Change, CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, Raft,
     Restored, SnapshotImage, StoredMembership,
@@ -47,14 +47,11 @@ impl Disk {
     fn write_frames(&mut self, entries: &[Entry], frames: &[u8]) {
         let first = entries[0].index;
         let keep = (first - self.offset - 1) as usize;
-        let mut prev_term = self.written[..keep.min(self.written.len())]
+        let prev_term = self.written[..keep.min(self.written.len())]
             .last()
             .map_or(self.offset_term, |e| e.term);
         let mut expected = bytes::BytesMut::new();
-        for e in entries {
-            encode_frame(e, prev_term, &mut expected);
-            prev_term = e.term;
-        }
+        encode_frames(entries, prev_term, &mut expected);
         assert_eq!(
             &expected[..],
             frames,
