@@ -225,8 +225,8 @@ impl Cluster {
         cfg.snapshot_chunk = self.opts.chunk.max(1);
         cfg.snapshot_window = 2;
         cfg.compaction_retention = self.pick(3);
-        // Mostly tiny ranges: the stream is cut inside frames all the time (a frame is 40
-        // bytes here), so ranges that continue a frame meet every fault.
+        // Mostly tiny ranges: the stream is cut inside frames all the time (frames are 40 to
+        // 160 bytes here), so ranges that continue a frame meet every fault.
         if self.pick(4) > 0 {
             cfg.max_append_bytes = 24 + self.pick(277) as usize;
         }
@@ -482,7 +482,13 @@ impl Cluster {
             65..=76 => self.sync(node),
             77..=86 => {
                 self.next_payload += 1;
-                let data = Bytes::from(self.next_payload.to_le_bytes().to_vec());
+                // Unique (the number first); one in four longer (frames of up to 160 bytes,
+                // split across several tiny ranges).
+                let mut data = self.next_payload.to_le_bytes().to_vec();
+                if self.chance(25) {
+                    data.extend((0..self.pick(121)).map(|i| i as u8));
+                }
+                let data = Bytes::from(data);
                 self.input(node, Input::Propose(vec![data]));
             }
             87..=88 => {
