@@ -24,8 +24,13 @@ pub mod s3_format;
 #[path = "../../rig-raft-lite/src/storage/records.rs"]
 pub mod raft_records;
 pub mod core {
+    pub use super::raft_stream as stream;
     pub use rig_raft_lite::core::{Entry, HardState};
 }
+/// The frame codec the records reuse (`core/stream.rs`), compiled as it is.
+#[path = "../../rig-raft-lite/src/core/stream.rs"]
+#[allow(dead_code)]
+pub mod raft_stream;
 
 /// rig-repl-2pc's protocol messages (`proto.rs`), compiled as they are.
 #[path = "../../rig-repl-2pc/src/proto.rs"]

@@ -18,8 +18,8 @@
 //!   completions), it returns [`core::Output`]s to carry out in order. No I/O, no clock, no
 //!   ambient randomness: a seed decides every run.
 //! - [`storage`]: a node's disk, [`storage::FsStorage`] through the `Fs` seam (hard state by
-//!   write + fsync + rename; checksummed log records chained by term so a torn rewrite is never
-//!   misread) or [`storage::MemStorage`].
+//!   write + fsync + rename; the log is the replicated frames, checksummed and chained by term so
+//!   a torn rewrite is never misread) or [`storage::MemStorage`].
 //! - [`driver`]: [`RaftLog`], one task per node, messages over a [`driver::Network`]: in process
 //!   ([`driver::Router`]) or rig-core's authenticated links over any `Transport`
 //!   ([`driver::NetNetwork`]: TCP in production, SimNet in simulation), encoded by [`wire`].
@@ -42,6 +42,20 @@
 //! [`Durability`](rig_core::Durability) maps onto these: `Applied` resolves once committed
 //! (Volatile: received by a majority), `Local` once also fsynced on the leader, `Replicated` once
 //! durable on a majority (Volatile: after the background sync).
+//!
+//! # Stream-oriented replication
+//! An entry has one encoding everywhere, its *frame* ([`core::stream`]: length, CRC32C, term,
+//! index, the previous entry's term, data), which is also its record in the log file. The leader
+//! encodes an entry once and ships byte ranges of its stream of frames, addressed by position and
+//! anchored at the last complete entry before them (Raft's log-matching check). Ranges are cut at
+//! any byte, at most [`core::Config::max_append_bytes`] each, so a message stays bounded however
+//! large an entry is. Followers assemble frames, check each one (checksum, index, chain) and hand
+//! storage the exact bytes received ([`storage::Storage::write_frames`]): nothing is re-encoded,
+//! and a follower's log file equals the leader's byte for byte (the file *is* the replication
+//! stream). Message boundaries are layered on top: the bytes of a frame still arriving are held
+//! in memory and dropped on a term change or a campaign, so a leader change never tears an entry,
+//! and a frame that fails its checks is dropped and counted ([`core::Raft::bad_frames`]), never
+//! applied. Out-of-order ranges wait in a stash keyed by position; gaps are filled from peers.
 //!
 //! # Versions
 //! Raft indexes also hold each new leader's no-op; rig versions count only data entries, so

@@ -1,13 +1,15 @@
 //! The binary form of [`Message`]s on a link: a format byte, a kind byte, then fixed-width
-//! little-endian fields; entries carry their term, index and length-prefixed data.
+//! little-endian fields; byte ranges of the log stream (appends, fetched frames) and snapshot
+//! chunks are length-prefixed bytes.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use rig_core::codec::{CodecError, Reader};
 
-use crate::core::{Entry, Membership, Message, StoredMembership};
+use crate::core::{Membership, Message, StoredMembership};
 
 /// The wire format version.
-pub const WIRE_FORMAT: u8 = 1;
+/// Version 2: appends carry byte ranges of the leader's stream (frames), not entries.
+pub const WIRE_FORMAT: u8 = 2;
 
 /// Encodes `msg`.
 ///
@@ -49,25 +51,36 @@ pub fn encode(msg: &Message) -> Bytes {
             term,
             prev_index,
             prev_term,
-            entries,
+            base,
+            start,
+            cont,
+            bytes,
             commit,
             durable,
         } => {
             b.put_u8(4);
-            vec![
-                *term,
-                *prev_index,
-                *prev_term,
+            let (cont_term, cont_len) = cont.unwrap_or((0, 0));
+            for w in [*term, *prev_index, *prev_term, *base, *start] {
+                b.put_u64_le(w);
+            }
+            for w in [
+                u64::from(cont.is_some()),
+                cont_term,
+                cont_len,
                 *commit,
                 *durable,
-                entries.len() as u64,
-            ]
+            ] {
+                b.put_u64_le(w);
+            }
+            put_bytes(&mut b, bytes);
+            return b.freeze();
         }
         Message::AppendResp {
             term,
             index,
             persisted,
             reject,
+            received,
         } => {
             b.put_u8(5);
             vec![
@@ -76,6 +89,7 @@ pub fn encode(msg: &Message) -> Bytes {
                 *persisted,
                 u64::from(reject.is_some()),
                 reject.unwrap_or(0),
+                *received,
             ]
         }
         Message::Heartbeat {
@@ -104,17 +118,15 @@ pub fn encode(msg: &Message) -> Bytes {
             term,
             prev_index,
             prev_term,
-            entries,
+            bytes,
             lacking,
         } => {
             b.put_u8(12);
-            vec![
-                *term,
-                *prev_index,
-                *prev_term,
-                u64::from(*lacking),
-                entries.len() as u64,
-            ]
+            for w in [*term, *prev_index, *prev_term, u64::from(*lacking)] {
+                b.put_u64_le(w);
+            }
+            put_bytes(&mut b, bytes);
+            return b.freeze();
         }
         Message::Snapshot {
             term,
@@ -156,26 +168,12 @@ pub fn encode(msg: &Message) -> Bytes {
         }
     };
     words.iter().for_each(|w| b.put_u64_le(*w));
-    if let Message::Append { entries, .. } | Message::FetchResp { entries, .. } = msg {
-        for e in entries {
-            b.put_u64_le(e.term);
-            b.put_u64_le(e.index);
-            b.put_u32_le(e.data.len() as u32);
-            b.put_slice(&e.data);
-        }
-    }
     b.freeze()
 }
 
-fn entries(r: &mut Reader<'_>, n: u64) -> Result<Vec<Entry>, CodecError> {
-    let mut entries = Vec::with_capacity(n.min(4096) as usize);
-    for _ in 0..n {
-        let (term, index) = (r.u64_le("entry term")?, r.u64_le("entry index")?);
-        let len = r.u32_le("entry length")? as usize;
-        let data = Bytes::copy_from_slice(r.take(len, "entry data")?);
-        entries.push(Entry { term, index, data });
-    }
-    Ok(entries)
+fn bytes(r: &mut Reader<'_>, what: &'static str) -> Result<Bytes, CodecError> {
+    let len = r.u32_le(what)? as usize;
+    Ok(Bytes::copy_from_slice(r.take(len, what)?))
 }
 
 fn put_bytes(b: &mut BytesMut, data: &[u8]) {
@@ -218,13 +216,17 @@ pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
         },
         4 => {
             let (term, prev_index, prev_term) = (w("term")?, w("prev index")?, w("prev term")?);
-            let (commit, durable, n) = (w("commit")?, w("durable")?, w("entries")?);
-            let entries = entries(&mut r, n)?;
+            let (base, start) = (w("base")?, w("start")?);
+            let (has_cont, cont_term, cont_len) = (w("cont")?, w("cont term")?, w("cont length")?);
+            let (commit, durable) = (w("commit")?, w("durable")?);
             Message::Append {
                 term,
                 prev_index,
                 prev_term,
-                entries,
+                base,
+                start,
+                cont: (has_cont == 1).then_some((cont_term, cont_len)),
+                bytes: bytes(&mut r, "range")?,
                 commit,
                 durable,
             }
@@ -242,6 +244,7 @@ pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
                 index,
                 persisted,
                 reject: (rejected == 1).then_some(hint),
+                received: w("received")?,
             }
         }
         6 => Message::Heartbeat {
@@ -263,12 +266,12 @@ pub fn decode(buf: &[u8]) -> Result<Message, CodecError> {
         },
         12 => {
             let (term, prev_index, prev_term) = (w("term")?, w("prev index")?, w("prev term")?);
-            let (lacking, n) = (w("lacking")? == 1, w("entries")?);
+            let lacking = w("lacking")? == 1;
             Message::FetchResp {
                 term,
                 prev_index,
                 prev_term,
-                entries: entries(&mut r, n)?,
+                bytes: bytes(&mut r, "frames")?,
                 lacking,
             }
         }

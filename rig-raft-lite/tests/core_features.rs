@@ -70,7 +70,7 @@ impl Group {
         for out in raft.take_outputs() {
             match out {
                 Output::Send(to, msg) => self.queue.push_back((id, to, msg)),
-                Output::PersistEntries(entries) => {
+                Output::PersistEntries(entries, _) => {
                     let w = &mut self.written[(id - 1) as usize];
                     w.truncate((entries[0].index - 1) as usize);
                     w.extend(entries);

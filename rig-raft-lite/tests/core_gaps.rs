@@ -9,6 +9,7 @@ mod support;
 
 use bytes::Bytes;
 use rig_core::seams::SeededRand;
+use rig_raft_lite::core::stream::encode_frame;
 use rig_raft_lite::core::{CommitMode, Config, Entry, Input, Message, Output, Raft, Restored};
 use support::cluster::{Cluster, Crash, Options};
 
@@ -79,12 +80,18 @@ fn an_open_gap_is_requested_once_not_once_per_append_above_it() {
             data: Bytes::from_static(b"op"),
         };
         let (prev_term, commit, durable) = (u64::from(prev_index > 0), 0, 0);
-        let entries = vec![entry];
+        let mut frame = bytes::BytesMut::new();
+        encode_frame(&entry, prev_term, &mut frame);
+        // Every frame is as long as this one: positions are multiples of it.
+        let base = prev_index * frame.len() as u64;
         Message::Append {
             term: 1,
             prev_index,
             prev_term,
-            entries,
+            base,
+            start: base,
+            cont: None,
+            bytes: frame.freeze(),
             commit,
             durable,
         }
@@ -99,6 +106,10 @@ fn an_open_gap_is_requested_once_not_once_per_append_above_it() {
             .filter(|o| matches!(o, Output::Send(_, Message::Fetch { .. })))
             .count();
     }
-    assert_eq!(follower.stashed(), 7);
+    assert_eq!(
+        follower.stashed(),
+        7,
+        "one stashed range per append above the gap"
+    );
     assert_eq!(fetches, 1, "one request for the open gap");
 }

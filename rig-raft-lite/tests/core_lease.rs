@@ -55,7 +55,7 @@ impl Lockstep {
             self.nodes[i].step(input);
             for out in self.nodes[i].take_outputs() {
                 match out {
-                    Output::PersistEntries(es) => {
+                    Output::PersistEntries(es, _) => {
                         let last = es.last().expect("entries");
                         queue.push((
                             i,

@@ -38,7 +38,7 @@ fn step(node: &mut Raft, input: Input) -> Vec<(NodeId, Message)> {
         for out in outs {
             match out {
                 Output::Send(to, m) => sent.push((to, m)),
-                Output::PersistEntries(es) => last = es.last().map(|e| (e.index, e.term)),
+                Output::PersistEntries(es, _) => last = es.last().map(|e| (e.index, e.term)),
                 _ => {}
             }
         }
@@ -127,6 +127,7 @@ fn start_stream(leader: &mut Raft) -> Vec<(NodeId, Message)> {
                 index: prev_index,
                 persisted: 0,
                 reject: Some(0),
+                received: 0,
             };
             return step(leader, Input::Message(2, reject));
         }
@@ -398,12 +399,13 @@ fn retention_keeps_entries_for_a_member_just_behind() {
                 index: prev_index,
                 persisted: prev_index,
                 reject: None,
+                received: 0,
             };
             let sent = step(&mut leader, Input::Message(2, ack));
             assert!(chunks(&sent).is_empty(), "{sent:?}");
             appended = sent.iter().any(|(_, m)| {
-                matches!(m, Message::Append { prev_index: p, entries, .. }
-                    if *p == prev_index && !entries.is_empty())
+                matches!(m, Message::Append { prev_index: p, bytes, .. }
+                    if *p == prev_index && !bytes.is_empty())
             });
             break;
         }

@@ -11,7 +11,11 @@
 #[path = "../src/storage/records.rs"]
 #[allow(dead_code, unreachable_pub)]
 mod records;
+#[path = "../src/core/stream.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod stream;
 mod core {
+    pub(crate) use super::stream;
     pub(crate) use rig_raft_lite::core::{Entry, HardState};
 }
 
@@ -33,7 +37,8 @@ fn word(rand: &SeededRand) -> u64 {
 
 /// Message-shaped byte strings of a random kind: the format byte, the kind and every count of
 /// fixed-width fields from none to eight (so exactly one fits whatever the kind's layout is), and
-/// for an Append (kind 4) also its five fields, an entry count and the entries.
+/// for an Append (kind 4) and a FetchResp (kind 12) also their fields and a length-prefixed
+/// byte range (random bytes, or random entries' frames).
 fn structured(rand: &SeededRand) -> Vec<Vec<u8>> {
     let kind = rand.below(15) as u8;
     let words: Vec<u64> = (0..8).map(|_| word(rand)).collect();
@@ -46,20 +51,27 @@ fn structured(rand: &SeededRand) -> Vec<Vec<u8>> {
             b
         })
         .collect();
-    let mut b = vec![WIRE_FORMAT, 4];
-    words[..5]
-        .iter()
-        .for_each(|w| b.extend_from_slice(&w.to_le_bytes()));
-    let n = rand.below(4);
-    b.extend_from_slice(&n.to_le_bytes());
-    for _ in 0..n {
-        b.extend_from_slice(&word(rand).to_le_bytes());
-        b.extend_from_slice(&word(rand).to_le_bytes());
-        let len = rand.below(20);
-        b.extend_from_slice(&(len as u32).to_le_bytes());
-        b.extend((0..len).map(|_| rand.next_u64() as u8));
+    let mut range = BytesMut::new();
+    if rand.below(2) == 0 {
+        range.extend((0..rand.below(40)).map(|_| rand.next_u64() as u8));
+    } else {
+        for _ in 0..rand.below(4) {
+            let data: Vec<u8> = (0..rand.below(20)).map(|_| rand.next_u64() as u8).collect();
+            let e = Entry {
+                term: word(rand),
+                index: word(rand),
+                data: data.into(),
+            };
+            core::stream::encode_frame(&e, word(rand), &mut range);
+        }
     }
-    out.push(b);
+    for (kind, fields) in [(4u8, 10usize), (12, 4)] {
+        let mut b = vec![WIRE_FORMAT, kind];
+        (0..fields).for_each(|_| b.extend_from_slice(&word(rand).to_le_bytes()));
+        b.extend_from_slice(&(range.len() as u32).to_le_bytes());
+        b.extend_from_slice(&range);
+        out.push(b);
+    }
     out
 }
 

@@ -86,7 +86,7 @@ async fn held_back_appends_fail_cleanly_when_leadership_is_lost() {
     assert_eq!(all.last().expect("entries").op.method, "after");
 }
 
-/// Counts the appends with entries that each node sends.
+/// Counts the appends with entries (bytes of the stream) that each node sends.
 #[derive(Debug)]
 struct CountingNetwork {
     inner: Router,
@@ -95,7 +95,7 @@ struct CountingNetwork {
 
 impl Network for CountingNetwork {
     fn send(&self, from: u64, to: u64, msg: Message) {
-        if matches!(&msg, Message::Append { entries, .. } if !entries.is_empty()) {
+        if matches!(&msg, Message::Append { bytes, .. } if !bytes.is_empty()) {
             *self.appends.lock().unwrap().entry(from).or_default() += 1;
         }
         self.inner.send(from, to, msg);

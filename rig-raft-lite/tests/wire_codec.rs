@@ -3,22 +3,25 @@
 
 use bytes::Bytes;
 use rig_core::seams::{Rand, SeededRand};
+use rig_raft_lite::core::stream::encode_frame;
 use rig_raft_lite::core::{Entry, Message};
-use rig_raft_lite::wire::{decode, encode};
+use rig_raft_lite::wire::{decode, encode, WIRE_FORMAT};
 
 fn samples() -> Vec<Message> {
-    let entries = vec![
-        Entry {
-            term: 2,
-            index: 5,
-            data: Bytes::new(),
-        },
-        Entry {
-            term: 3,
-            index: 6,
-            data: Bytes::from_static(b"payload"),
-        },
-    ];
+    let mut frames = bytes::BytesMut::new();
+    let e5 = Entry {
+        term: 2,
+        index: 5,
+        data: Bytes::new(),
+    };
+    let e6 = Entry {
+        term: 3,
+        index: 6,
+        data: Bytes::from_static(b"payload"),
+    };
+    encode_frame(&e5, 2, &mut frames);
+    encode_frame(&e6, 2, &mut frames);
+    let frames = frames.freeze();
     vec![
         Message::PreVote {
             term: 4,
@@ -43,7 +46,23 @@ fn samples() -> Vec<Message> {
             term: 3,
             prev_index: 4,
             prev_term: 2,
-            entries,
+            base: 100,
+            start: 100,
+            cont: None,
+            bytes: frames.clone(),
+            commit: 4,
+            durable: 3,
+        },
+        // A range that continues entry 5's frame (10 of its bytes went earlier) and ends inside
+        // entry 6's.
+        Message::Append {
+            term: 3,
+            prev_index: 4,
+            prev_term: 2,
+            base: 100,
+            start: 110,
+            cont: Some((2, 32)),
+            bytes: frames.slice(10..50),
             commit: 4,
             durable: 3,
         },
@@ -52,12 +71,26 @@ fn samples() -> Vec<Message> {
             index: 6,
             persisted: 5,
             reject: None,
+            received: 171,
         },
         Message::AppendResp {
             term: 3,
             index: 6,
             persisted: 0,
             reject: Some(2),
+            received: 0,
+        },
+        Message::Fetch {
+            term: 3,
+            from: 5,
+            to: 6,
+        },
+        Message::FetchResp {
+            term: 3,
+            prev_index: 4,
+            prev_term: 2,
+            bytes: frames,
+            lacking: false,
         },
         Message::Heartbeat {
             term: 3,
@@ -95,6 +128,18 @@ fn samples() -> Vec<Message> {
 fn every_kind_round_trips() {
     for m in samples() {
         assert_eq!(decode(&encode(&m)).unwrap(), m);
+    }
+}
+
+#[test]
+fn an_older_format_is_refused() {
+    // Version 1 carried entries, not byte ranges: a node of that version is refused, never
+    // misread (its frames would parse as garbage).
+    for m in samples() {
+        let mut bytes = encode(&m).to_vec();
+        assert_eq!(bytes[0], WIRE_FORMAT);
+        bytes[0] = WIRE_FORMAT - 1;
+        assert!(decode(&bytes).is_err(), "{m:?} under format {}", bytes[0]);
     }
 }
 

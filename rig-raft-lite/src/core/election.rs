@@ -38,6 +38,8 @@ impl Raft {
         self.reset_election_timer();
         self.role = RoleKind::PreCandidate;
         self.set_leader(None);
+        // Campaigning ends this node's following: a partial frame is never completed.
+        self.stream.reset();
         self.votes.clear();
         self.votes.insert(self.cfg.id, true);
         if self.won(true) {
@@ -70,6 +72,7 @@ impl Raft {
         };
         self.persist_hard_state();
         self.matched_leader = 0;
+        self.stream.reset();
         self.leader = None;
         self.out.push(Output::LeaderChanged {
             term: self.hs.term,

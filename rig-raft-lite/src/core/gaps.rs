@@ -1,18 +1,24 @@
 //! Out-of-order acceptance and gap filling from any peer (Tupl's replication).
 //!
-//! A follower that matched the current leader keeps appends that arrive beyond its log's end
-//! (the *contiguous point*) in a stash instead of rejecting them; it never applies past
+//! A follower that matched the current leader keeps byte ranges of the leader's stream that
+//! arrive beyond its log's end (the *contiguous point*: its last complete entry and the bytes of
+//! the next frame it holds) in a stash, keyed by stream position, instead of rejecting them; it never applies past
 //! `min(commit, contiguous)`, because the commit index it adopts is capped at what matches the
 //! leader, which stops at the log's end. Every heartbeat interval it asks a random voting peer
 //! for the missing range, in chunks of at most `max_batch` entries ([`Message::Fetch`]). A peer
 //! serves only committed entries (which every later leader holds, so they match the leader's
 //! log); only the leader serves uncommitted ones. A peer that lacks the range says so
-//! (`lacking`), and the follower asks the leader. Once the gap is filled, the stash drains into
-//! the log.
+//! (`lacking`), and the follower asks the leader. Fetched entries travel as whole frames. Once
+//! the gap is filled, the stash drains into the log (a stashed range that continues a frame the
+//! fill brought skips the rest of that frame).
 
 use std::collections::BTreeMap;
 
-use super::state::{Entry, Message, NodeId, RoleKind};
+use bytes::Bytes;
+
+use super::state::{Message, NodeId, RoleKind};
+use super::stream::Frames;
+use super::stream_recv::{Range, Took};
 use super::Raft;
 
 /// Stashed appends: at most this many ranges (the highest are dropped first).
@@ -21,8 +27,8 @@ const MAX_STASHED: usize = 64;
 /// The follower's ranges above its contiguous point, and gap-filling counters.
 #[derive(Debug, Default)]
 pub(super) struct Gaps {
-    /// prev index -> (leader's term, prev term, entries).
-    stash: BTreeMap<u64, (u64, u64, Vec<Entry>)>,
+    /// The leader's stream position where a range starts -> the range.
+    stash: BTreeMap<u64, Range>,
     /// A peer lacked the last range asked for: ask the leader next.
     ask_leader: bool,
     /// Ranges filled by a peer other than the leader, and by the leader.
@@ -44,18 +50,16 @@ impl Raft {
         (self.gaps.from_peers, self.gaps.from_leader)
     }
 
-    /// Entries held above the contiguous point, waiting for a gap to be filled.
+    /// Byte ranges held above the contiguous point, waiting for a gap to be filled.
     pub fn stashed(&self) -> usize {
-        self.gaps.stash.values().map(|(_, _, e)| e.len()).sum()
+        self.gaps.stash.len()
     }
 
-    pub(super) fn stash(&mut self, prev_index: u64, prev_term: u64, entries: Vec<Entry>) {
+    pub(super) fn stash(&mut self, range: Range) {
         let term = self.hs.term;
-        self.gaps.stash.retain(|_, (t, _, _)| *t == term);
+        self.gaps.stash.retain(|_, r| r.term == term);
         let new_gap = self.gaps.stash.is_empty();
-        self.gaps
-            .stash
-            .insert(prev_index, (term, prev_term, entries));
+        self.gaps.stash.insert(range.start, range);
         while self.gaps.stash.len() > MAX_STASHED {
             self.gaps.stash.pop_last();
         }
@@ -70,16 +74,19 @@ impl Raft {
     /// Moves stashed ranges that now touch the log into it (dropping ones that do not match).
     pub(super) fn drain_stash(&mut self) {
         let term = self.hs.term;
-        while let Some(entry) = self.gaps.stash.first_entry() {
-            if *entry.key() > self.log.last_index() {
-                break;
-            }
-            let (prev_index, (t, prev_term, entries)) = entry.remove_entry();
-            if t != term {
+        while let Some((start, range)) = self.gaps.stash.pop_first() {
+            if range.term != term {
                 continue;
             }
-            if let Some(last_new) = self.accept_entries(prev_index, prev_term, entries) {
-                self.matched_leader = self.matched_leader.max(last_new);
+            match self.take_range(&range) {
+                Took::Ahead => {
+                    self.gaps.stash.insert(start, range);
+                    break;
+                }
+                Took::Matched(last_new) => {
+                    self.matched_leader = self.matched_leader.max(last_new);
+                }
+                Took::Mismatch(..) | Took::Dropped => {}
             }
         }
     }
@@ -100,15 +107,19 @@ impl Raft {
     /// leader after a peer lacked it).
     fn request_gap(&mut self) {
         let term = self.hs.term;
-        self.gaps.stash.retain(|_, (t, _, _)| *t == term);
-        let Some((&first, _)) = self.gaps.stash.first_key_value() else {
+        self.drain_stash();
+        let Some(first) = self.gaps.stash.first_key_value().map(|(_, r)| r) else {
             return;
         };
+        // The first range needs the entries through its anchor, and the whole frame it
+        // continues when it starts inside one.
+        let want = first.prev_index + u64::from(first.start > first.base);
         let last = self.log.last_index();
-        if first <= last {
-            return self.drain_stash();
-        }
-        let (from, to) = (last + 1, first.min(last + self.cfg.max_batch.max(1) as u64));
+        let (from, to) = (
+            last + 1,
+            want.max(last + 1)
+                .min(last + self.cfg.max_batch.max(1) as u64),
+        );
         let me = self.cfg.id;
         let peers: Vec<NodeId> = self.voting_peers();
         let target = match (self.gaps.ask_leader, self.leader) {
@@ -145,19 +156,21 @@ impl Raft {
         };
         let prev_index = from.saturating_sub(1);
         let prev_term = self.log.term(prev_index);
-        let entries = match prev_term {
-            Some(_) if from >= 1 && from <= limit => {
-                self.log
-                    .slice(from, to.min(limit), self.cfg.max_batch.max(1))
-            }
-            _ => Vec::new(),
+        let bytes = match prev_term {
+            Some(_) if from >= 1 && from <= limit => self.log.frames(
+                from,
+                to.min(limit),
+                self.cfg.max_batch.max(1),
+                self.cfg.max_append_bytes.max(1),
+            ),
+            _ => Bytes::new(),
         };
         let msg = Message::FetchResp {
             term,
             prev_index,
             prev_term: prev_term.unwrap_or(0),
-            lacking: entries.is_empty(),
-            entries,
+            lacking: bytes.is_empty(),
+            bytes,
         };
         self.send(asker, msg);
     }
@@ -168,13 +181,13 @@ impl Raft {
         from: NodeId,
         prev_index: u64,
         prev_term: u64,
-        entries: Vec<Entry>,
+        bytes: Bytes,
         lacking: bool,
     ) {
         if self.role != RoleKind::Follower {
             return;
         }
-        if lacking || entries.is_empty() {
+        if lacking || bytes.is_empty() {
             // Ask the leader now (once: its own answer ends this); with no leader known, the
             // next tick asks again.
             let me = self.cfg.id;
@@ -188,7 +201,15 @@ impl Raft {
             return; // stale: the gap moved
         }
         // Served entries are committed or come from the leader: they are in the leader's log.
-        let Some(last_new) = self.accept_entries(prev_index, prev_term, entries) else {
+        // Whole frames only: anything else (a bad or torn frame) is dropped and counted.
+        let parsed = Frames::parse(bytes, prev_index, prev_term, self.hs.term);
+        if parsed.bad || !parsed.rest.is_empty() {
+            self.stream.bad_frames += 1;
+        }
+        if parsed.frames.is_empty() {
+            return;
+        }
+        let Some(last_new) = self.accept_entries(prev_index, prev_term, parsed.frames) else {
             return;
         };
         if self.leader == Some(from) {

@@ -1,15 +1,29 @@
-//! The core's view of the log: entries after the last compaction point, in memory.
+//! The core's view of the log: entries after the last compaction point, in memory, each with its
+//! frame (see [`stream`](super::stream)) and its end position in this node's stream.
+
+use bytes::{Bytes, BytesMut};
 
 use super::state::Entry;
+use super::stream::{frame_len, Frames};
 
 /// Entries `offset+1 ..= last`, plus the index and term of the compaction point.
+///
+/// Positions count the bytes of the frames from the start of this node's stream (0 at the
+/// compaction point it started from); they are node-local and stable while the node runs
+/// (compaction does not move them), which is all a leader needs to address the ranges it ships.
 #[derive(Debug, Clone, Default)]
 pub struct MemLog {
     /// The index of the last compacted entry (0 when nothing was compacted).
     offset: u64,
     /// Its term.
     offset_term: u64,
+    /// Its end position.
+    offset_pos: u64,
     entries: Vec<Entry>,
+    /// Each entry's frame.
+    frames: Vec<Bytes>,
+    /// Each entry's end position.
+    ends: Vec<u64>,
 }
 
 impl MemLog {
@@ -19,11 +33,13 @@ impl MemLog {
             .iter()
             .enumerate()
             .all(|(i, e)| e.index == offset + 1 + i as u64));
-        Self {
+        let mut log = Self {
             offset,
             offset_term,
-            entries,
-        }
+            ..Self::default()
+        };
+        log.append_frames(Frames::encode(entries, offset_term));
+        log
     }
 
     /// The last index (the compaction point when empty).
@@ -52,26 +68,125 @@ impl MemLog {
         Some(self.entries[(index - self.offset - 1) as usize].term)
     }
 
+    /// The stream position where entry `index` ends (the compaction point included).
+    pub fn end_pos(&self, index: u64) -> Option<u64> {
+        if index == self.offset {
+            return Some(self.offset_pos);
+        }
+        if index < self.offset || index > self.last_index() {
+            return None;
+        }
+        Some(self.ends[(index - self.offset - 1) as usize])
+    }
+
+    /// Entry `index`'s frame (above the compaction point).
+    pub fn frame(&self, index: u64) -> Option<&Bytes> {
+        index
+            .checked_sub(self.offset + 1)
+            .and_then(|i| self.frames.get(i as usize))
+    }
+
     /// Entries `from ..= to`, at most `max`; `from` must be above the compaction point.
     pub fn slice(&self, from: u64, to: u64, max: usize) -> Vec<Entry> {
-        if from <= self.offset || from > to {
-            return Vec::new();
-        }
-        let to = to.min(self.last_index());
-        let start = (from - self.offset - 1) as usize;
-        let end = ((to - self.offset) as usize).min(start.saturating_add(max));
+        let (start, end) = self.bounds(from, to, max);
         self.entries
             .get(start..end)
             .map_or(Vec::new(), <[Entry]>::to_vec)
     }
 
+    /// The frames of entries `from ..= to`, at most `max` of them and, past the first, at most
+    /// `max_bytes` bytes, back to back.
+    pub fn frames(&self, from: u64, to: u64, max: usize, max_bytes: usize) -> Bytes {
+        let (start, end) = self.bounds(from, to, max);
+        let frames = self.frames.get(start..end).unwrap_or_default();
+        let mut size = 0;
+        let n = frames
+            .iter()
+            .take_while(|f| {
+                let fits = size == 0 || size + f.len() <= max_bytes;
+                size += f.len();
+                fits
+            })
+            .count();
+        concat(&frames[..n])
+    }
+
+    /// Vector bounds of `from ..= to` capped at `max` entries (empty when out of the log).
+    fn bounds(&self, from: u64, to: u64, max: usize) -> (usize, usize) {
+        if from <= self.offset || from > to || from > self.last_index() {
+            return (0, 0);
+        }
+        let to = to.min(self.last_index());
+        let start = (from - self.offset - 1) as usize;
+        let end = ((to - self.offset) as usize).min(start.saturating_add(max));
+        (start, end)
+    }
+
+    /// The stream from byte `skip` of entry `next`'s frame: at most `max_bytes` bytes (at least
+    /// one) touching at most `max_frames` frames. Returns the bytes and where the stream stands
+    /// after them (the entry whose frame is next, and how much of it was sent).
+    pub fn read_stream(
+        &self,
+        next: u64,
+        skip: usize,
+        max_bytes: usize,
+        max_frames: usize,
+    ) -> (Bytes, u64, usize) {
+        let (mut next, mut skip) = (next, skip);
+        let max_bytes = max_bytes.max(1);
+        let mut parts: Vec<Bytes> = Vec::new();
+        let (mut size, mut touched) = (0usize, 0usize);
+        while size < max_bytes && touched < max_frames.max(1) {
+            let Some(frame) = self.frame(next) else { break };
+            let take = (frame.len() - skip).min(max_bytes - size);
+            parts.push(frame.slice(skip..skip + take));
+            size += take;
+            touched += 1;
+            if skip + take == frame.len() {
+                (next, skip) = (next + 1, 0);
+            } else {
+                skip += take;
+            }
+        }
+        (concat(&parts), next, skip)
+    }
+
     /// Appends entries, dropping any existing entry at or after the first one's index.
     pub fn truncate_append(&mut self, entries: &[Entry]) {
         let Some(first) = entries.first() else { return };
-        debug_assert!(first.index > self.offset && first.index <= self.last_index() + 1);
-        self.entries
-            .truncate((first.index - self.offset - 1) as usize);
-        self.entries.extend_from_slice(entries);
+        self.truncate(first.index);
+        let prev_term = self.last_term();
+        self.append_frames(Frames::encode(entries.to_vec(), prev_term));
+    }
+
+    /// Appends entries with their frames (as received or encoded), dropping any existing entry
+    /// at or after the first one's index.
+    pub(crate) fn truncate_append_frames(&mut self, frames: &Frames) {
+        let Some(first) = frames.entries.first() else {
+            return;
+        };
+        self.truncate(first.index);
+        self.append_frames(frames.clone());
+    }
+
+    fn truncate(&mut self, first: u64) {
+        debug_assert!(first > self.offset && first <= self.last_index() + 1);
+        let keep = (first - self.offset - 1) as usize;
+        self.entries.truncate(keep);
+        self.frames.truncate(keep);
+        self.ends.truncate(keep);
+    }
+
+    fn append_frames(&mut self, frames: Frames) {
+        let mut end = self.ends.last().copied().unwrap_or(self.offset_pos);
+        for i in 0..frames.len() {
+            let frame = frames.frame(i);
+            debug_assert_eq!(frame.len(), frame_len(frames.entries[i].data.len()));
+            end += frame.len() as u64;
+            self.frames.push(frame);
+            self.ends.push(end);
+        }
+        self.entries.extend(frames.entries);
     }
 
     /// Whether a candidate with this last entry is at least as up to date as this log.
@@ -85,14 +200,31 @@ impl MemLog {
         if index <= self.offset {
             return;
         }
-        let Some(term) = self.term(index) else { return };
-        self.entries.drain(..(index - self.offset) as usize);
-        self.offset = index;
-        self.offset_term = term;
+        let (Some(term), Some(pos)) = (self.term(index), self.end_pos(index)) else {
+            return;
+        };
+        let n = (index - self.offset) as usize;
+        self.entries.drain(..n);
+        self.frames.drain(..n);
+        self.ends.drain(..n);
+        (self.offset, self.offset_term, self.offset_pos) = (index, term, pos);
     }
 
     /// Every entry held (after the compaction point).
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+}
+
+/// `parts` back to back (no copy for a single part).
+fn concat(parts: &[Bytes]) -> Bytes {
+    match parts {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        _ => {
+            let mut buf = BytesMut::with_capacity(parts.iter().map(Bytes::len).sum());
+            parts.iter().for_each(|p| buf.extend_from_slice(p));
+            buf.freeze()
+        }
     }
 }

@@ -18,6 +18,8 @@ mod replication;
 mod snapshot;
 mod snapshot_stream;
 mod state;
+pub mod stream;
+mod stream_recv;
 
 use std::collections::BTreeMap;
 
@@ -106,6 +108,8 @@ pub struct Raft {
     snapshots_installed: u64,
     /// Reused buffers for the commit computation (received, persisted per voter).
     scratch: (Vec<u64>, Vec<u64>),
+    /// Follower: the leader's stream being assembled (see `stream_recv.rs`).
+    stream: stream_recv::StreamRecv,
 }
 
 impl Raft {
@@ -158,6 +162,7 @@ impl Raft {
             recv: None,
             snapshots_installed: 0,
             scratch: (Vec::new(), Vec::new()),
+            stream: stream_recv::StreamRecv::default(),
         };
         raft.quiet_after_boot = raft.cfg.lease_reads && raft.cfg.check_quorum;
         raft.reset_election_timer();
@@ -298,6 +303,8 @@ impl Raft {
             self.hs = HardState { term, vote: None };
             self.persist_hard_state();
             self.matched_leader = 0;
+            // A partial frame of the old leader's is never completed by the new one.
+            self.stream.reset();
             self.leader = None;
             self.out.push(Output::LeaderChanged { term, leader: None });
         }
@@ -341,6 +348,7 @@ impl Raft {
                             index: 0,
                             persisted: 0,
                             reject: Some(0),
+                            received: 0,
                         },
                     );
                 }
@@ -372,19 +380,34 @@ impl Raft {
             } => self.on_vote(from, last_index, last_term),
             Message::VoteResp { granted, .. } => self.on_vote_resp(from, granted),
             Message::Append {
+                term,
                 prev_index,
                 prev_term,
-                entries,
+                base,
+                start,
+                cont,
+                bytes,
                 commit,
                 durable,
-                ..
-            } => self.on_append(from, prev_index, prev_term, entries, commit, durable),
+            } => {
+                let range = stream_recv::Range {
+                    term,
+                    prev_index,
+                    prev_term,
+                    base,
+                    start,
+                    cont,
+                    bytes,
+                };
+                self.on_append(from, range, commit, durable);
+            }
             Message::AppendResp {
                 index,
                 persisted,
                 reject,
+                received,
                 ..
-            } => self.on_append_resp(from, index, persisted, reject),
+            } => self.on_append_resp(from, index, persisted, reject, received),
             Message::Heartbeat {
                 commit,
                 durable,
@@ -400,10 +423,10 @@ impl Raft {
             Message::FetchResp {
                 prev_index,
                 prev_term,
-                entries,
+                bytes,
                 lacking,
                 ..
-            } => self.on_fetch_resp(from, prev_index, prev_term, entries, lacking),
+            } => self.on_fetch_resp(from, prev_index, prev_term, bytes, lacking),
             Message::Snapshot {
                 index,
                 snap_term,

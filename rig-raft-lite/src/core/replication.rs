@@ -1,11 +1,13 @@
-//! Log replication: per-follower progress, pipelined and batched appends with bounded in-flight
-//! messages (flow control), and the follower's side of `Append`.
+//! Log replication, the leader's side: per-follower progress, and pipelined byte ranges of the
+//! leader's stream (see `stream.rs`) with bounded in-flight messages (flow control). The
+//! follower's side is `stream_recv.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 
 use super::state::{Entry, Message, NodeId, Output, RoleKind};
+use super::stream::Frames;
 use super::Raft;
 
 /// What the leader knows about one follower.
@@ -15,9 +17,11 @@ pub struct Progress {
     pub matched: u64,
     /// ... and is durable on the follower through this index.
     pub persisted: u64,
-    /// The next index to send.
+    /// The entry whose frame is sent next ...
     pub next: u64,
-    /// The last index of each append in flight (at most `max_inflight`).
+    /// ... and how many of its frame's bytes went out already (ranges are cut at any byte).
+    skip: usize,
+    /// The stream position where each append in flight ends (at most `max_inflight`).
     inflight: VecDeque<u64>,
     /// Probing: one append at a time until the follower's match point is found.
     probing: bool,
@@ -47,6 +51,7 @@ impl Progress {
         self.probe_sent = false;
         self.inflight.clear();
         self.next = next;
+        self.skip = 0;
     }
 
     /// Whether a snapshot is being streamed to this member.
@@ -103,9 +108,12 @@ impl Raft {
             })
             .collect();
         let last = first + entries.len() as u64 - 1;
-        self.log.truncate_append(&entries);
-        let controls = Self::controls(&entries);
-        self.out.push(Output::PersistEntries(entries));
+        // Encoded once, here: the same bytes go to the local log, the wire and followers' logs.
+        let frames = Frames::encode(entries, self.log.last_term());
+        self.log.truncate_append_frames(&frames);
+        let controls = Self::controls(&frames.entries);
+        self.out
+            .push(Output::PersistEntries(frames.entries, frames.bytes));
         self.track_configs(first, &controls);
         self.maybe_commit();
         (first, last)
@@ -129,12 +137,14 @@ impl Raft {
                     .any(|pr| !pr.probing && pr.inflight.len() < max_inflight))
     }
 
-    /// Sends the next batch to `to` if flow control allows; whether a message went out.
+    /// Sends the next range of the stream to `to` if flow control allows; whether a message
+    /// went out. A range holds at most `max_append_bytes` bytes touching at most `max_batch`
+    /// frames, and may end inside a frame (the next range continues it).
     pub(super) fn send_append(&mut self, to: NodeId) -> bool {
-        let last = self.log.last_index();
         let (term, commit, durable) = (self.hs.term, self.commit, self.durable);
         let max_inflight = self.cfg.max_inflight.max(1);
         let max_batch = self.cfg.max_batch.max(1);
+        let max_bytes = self.cfg.max_append_bytes.max(1);
         let Some(pr) = self.progress.get(&to) else {
             return false;
         };
@@ -146,28 +156,40 @@ impl Raft {
         }
         let prev_index = pr.next - 1;
         // Below the compaction point: the member needs the snapshot.
-        let Some(prev_term) = self.log.term(prev_index) else {
+        let (Some(prev_term), Some(base)) =
+            (self.log.term(prev_index), self.log.end_pos(prev_index))
+        else {
             return self.start_snapshot(to);
         };
-        let entries = self.log.slice(pr.next, last, max_batch);
-        if !pr.probing && entries.is_empty() {
+        let cont = match (self.log.term(pr.next), self.log.frame(pr.next)) {
+            (Some(t), Some(f)) if pr.skip > 0 && pr.skip < f.len() => Some((t, f.len() as u64)),
+            _ => None,
+        };
+        let skip = if cont.is_some() { pr.skip } else { 0 };
+        let (bytes, next, next_skip) = self.log.read_stream(pr.next, skip, max_bytes, max_batch);
+        if !pr.probing && bytes.is_empty() {
             return false;
         }
-        let sent_last = prev_index + entries.len() as u64;
+        // The last entry whose frame the follower holds whole once this range arrives.
+        let sent_last = next - 1;
         let commit = commit.min(sent_last.max(pr.matched));
         let durable = durable.min(commit);
+        let start = base + skip as u64;
         let pr = self.progress.get_mut(&to).expect("checked above");
         if pr.probing {
             pr.probe_sent = true;
         } else {
-            pr.inflight.push_back(sent_last);
-            pr.next = sent_last + 1;
+            pr.inflight.push_back(start + bytes.len() as u64);
+            (pr.next, pr.skip) = (next, next_skip);
         }
         let msg = Message::Append {
             term,
             prev_index,
             prev_term,
-            entries,
+            base,
+            start,
+            cont,
+            bytes,
             commit,
             durable,
         };
@@ -175,92 +197,21 @@ impl Raft {
         !self.progress[&to].probing
     }
 
-    pub(super) fn on_append(
-        &mut self,
-        from: NodeId,
-        prev_index: u64,
-        prev_term: u64,
-        entries: Vec<Entry>,
-        commit: u64,
-        durable: u64,
-    ) {
-        self.follow(from);
-        let term = self.hs.term;
-        // Once this node matched the leader, a gap means appends were lost or reordered: keep
-        // the entries above it and fill it from peers (see `gaps.rs`) instead of rejecting,
-        // which would make the leader resend everything from the gap. Before that (first
-        // contact, a wiped disk) the leader's probing finds the match point.
-        if prev_index > self.log.last_index() && !entries.is_empty() && self.matched_leader > 0 {
-            self.stash(prev_index, prev_term, entries);
-            self.advance_follower_commit(commit.min(self.matched_leader), durable);
-            return;
-        }
-        let Some(last_new) = self.accept_entries(prev_index, prev_term, entries) else {
-            let hint = prev_index.saturating_sub(1).min(self.log.last_index());
-            self.send(
-                from,
-                Message::AppendResp {
-                    term,
-                    index: prev_index,
-                    persisted: 0,
-                    reject: Some(hint),
-                },
-            );
-            return;
-        };
-        self.matched_leader = self.matched_leader.max(last_new);
-        self.drain_stash();
-        let commit = commit.min(self.matched_leader);
-        self.advance_follower_commit(commit, durable);
-        self.ack_leader();
-    }
-
-    /// Follower: writes `entries` after `prev_index` if the log holds `prev_index` at
-    /// `prev_term` (replacing a conflicting tail); the index through which the log now matches
-    /// the sender's, or `None` on a mismatch.
-    pub(super) fn accept_entries(
-        &mut self,
-        mut prev_index: u64,
-        mut prev_term: u64,
-        mut entries: Vec<Entry>,
-    ) -> Option<u64> {
-        // Entries at or below the compaction point are committed, hence already here.
-        let offset = self.log.offset();
-        if prev_index < offset {
-            entries.retain(|e| e.index > offset);
-            prev_index = offset;
-            prev_term = self.log.term(offset).unwrap_or(0);
-        }
-        if self.log.term(prev_index) != Some(prev_term) {
-            return None;
-        }
-        let last_new = prev_index + entries.len() as u64;
-        if let Some(pos) = entries
-            .iter()
-            .position(|e| self.log.term(e.index) != Some(e.term))
-        {
-            let fresh = entries.split_off(pos);
-            let first = fresh[0].index;
-            self.persisted = self.persisted.min(first - 1);
-            self.log.truncate_append(&fresh);
-            let controls = Self::controls(&fresh);
-            self.out.push(Output::PersistEntries(fresh));
-            self.track_configs(first, &controls);
-        }
-        Some(last_new)
-    }
-
     /// Follower: acknowledges what matches the leader's log and what of it is durable.
     pub(super) fn ack_leader(&mut self) {
         let Some(leader) = self.leader.filter(|&l| l != self.cfg.id) else {
             return;
         };
-        if self.matched_leader == 0 {
+        // Nothing matched in this term yet, unless a range from the empty prefix arrived (a
+        // probe from index 0 that held only the start of entry 1's frame): answer that, or the
+        // leader would probe the same range forever.
+        if self.matched_leader == 0 && self.stream.received == 0 {
             return;
         }
         let term = self.hs.term;
         let index = self.matched_leader;
         let persisted = self.persisted.min(index);
+        let received = self.stream.received;
         self.send(
             leader,
             Message::AppendResp {
@@ -268,6 +219,7 @@ impl Raft {
                 index,
                 persisted,
                 reject: None,
+                received,
             },
         );
     }
@@ -288,10 +240,19 @@ impl Raft {
         index: u64,
         persisted: u64,
         reject: Option<u64>,
+        received: u64,
     ) {
         if self.role != RoleKind::Leader {
             return;
         }
+        // What the follower holds, in stream positions: its acknowledged entries' end, or the
+        // bytes it received beyond them (ranges that ended inside a frame).
+        let known = self.progress.get(&from).map_or(0, |pr| pr.matched);
+        let acked = self
+            .log
+            .end_pos(index.max(known))
+            .unwrap_or(0)
+            .max(received);
         let offset = self.log.offset();
         let snapshot_floor = if self.usable_snapshot().is_some() {
             1
@@ -314,16 +275,18 @@ impl Raft {
             None => {
                 pr.matched = pr.matched.max(index);
                 pr.persisted = pr.persisted.max(persisted.min(pr.matched));
-                while pr.inflight.front().is_some_and(|&i| i <= index) {
+                while pr.inflight.front().is_some_and(|&end| end <= acked) {
                     pr.inflight.pop_front();
                 }
                 if pr.probing {
                     pr.probing = false;
                     pr.probe_sent = false;
                     pr.inflight.clear();
-                    pr.next = pr.matched + 1;
+                    (pr.next, pr.skip) = (pr.matched + 1, 0);
                 }
-                pr.next = pr.next.max(pr.matched + 1);
+                if pr.next <= pr.matched {
+                    (pr.next, pr.skip) = (pr.matched + 1, 0);
+                }
                 self.maybe_commit();
                 while self.send_append(from) {}
                 if self.transfer.is_some_and(|(to, _)| to == from) {
@@ -345,6 +308,7 @@ impl Raft {
                 pr.next = (pr.matched + 1)
                     .max(index.min(hint + 1))
                     .max(snapshot_floor);
+                pr.skip = 0;
                 pr.probing = true;
                 pr.probe_sent = false;
                 pr.inflight.clear();
@@ -377,6 +341,7 @@ impl Raft {
                 index: hint + 1,
                 persisted: 0,
                 reject: Some(hint),
+                received: 0,
             };
             self.send(from, msg);
         }
@@ -403,6 +368,7 @@ impl Raft {
             pr.probe_sent = false;
             pr.inflight.clear();
             pr.next = (pr.matched + 1).max(offset + 1);
+            pr.skip = 0;
             self.send_append(from);
         }
         self.on_read_ack(from, seq);

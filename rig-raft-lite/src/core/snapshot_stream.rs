@@ -203,7 +203,11 @@ impl Raft {
             done,
         };
         let holds = index > self.log.offset() && self.log.term(index) == Some(snap_term);
-        if index <= self.commit || holds {
+        // Not `index <= commit`: in Volatile mode a majority's power loss can lose committed
+        // (not durable) entries, and this node's commit index may then count entries of a
+        // history the group no longer has; answering `done` would make the leader take its log
+        // as matching through `index` (and send it durable watermarks over a diverged log).
+        if index < self.log.offset() || holds {
             // The log already has everything the snapshot covers (the leader committed it, so
             // it may commit here too): keep the log, which may go further.
             if holds {

@@ -39,8 +39,12 @@ pub struct Config {
     pub heartbeat_ticks: u32,
     /// Appends in flight to one follower before the leader waits for acknowledgments.
     pub max_inflight: usize,
-    /// Entries in one append message.
+    /// Entries (frames, whole or in part) in one append message.
     pub max_batch: usize,
+    /// Bytes of the leader's stream in one append message (default 256 KiB): ranges are cut at
+    /// any byte, so a large entry travels in several messages and no message exceeds this
+    /// (plus its fixed header) whatever the size of an entry.
+    pub max_append_bytes: usize,
     /// The group's commit mode.
     pub commit_mode: CommitMode,
     /// Ask for votes without disturbing the group first (a partitioned node cannot inflate terms).
@@ -83,6 +87,7 @@ impl Config {
             heartbeat_ticks: 2,
             max_inflight: 8,
             max_batch: 256,
+            max_append_bytes: 256 << 10,
             commit_mode: CommitMode::Strict,
             pre_vote: true,
             check_quorum: true,
@@ -169,16 +174,25 @@ pub enum Message {
         /// Whether the vote was granted.
         granted: bool,
     },
-    /// Entries after `prev_index`, from the leader of `term`.
+    /// A byte range of the leader's stream (its log's frames, see `core/stream.rs`), from the
+    /// leader of `term`. Positions are the leader's; the range may start and end inside a frame.
     Append {
         /// The leader's term.
         term: u64,
-        /// The index before the first entry.
+        /// The anchor: the last complete entry before the range (Raft's log-matching check).
         prev_index: u64,
         /// The term of that entry.
         prev_term: u64,
-        /// The entries (possibly none).
-        entries: Vec<Entry>,
+        /// The leader's stream position where entry `prev_index` ends.
+        base: u64,
+        /// The position of the range's first byte; `start - base` bytes of entry
+        /// `prev_index + 1`'s frame went out in earlier ranges.
+        start: u64,
+        /// When `start > base`: the term and frame length of entry `prev_index + 1` (a member
+        /// holding that entry at that term skips the rest of its frame).
+        cont: Option<(u64, u64)>,
+        /// The bytes (possibly none).
+        bytes: Bytes,
         /// The leader's commit index.
         commit: u64,
         /// The leader's durable watermark.
@@ -195,6 +209,9 @@ pub enum Message {
         persisted: u64,
         /// `Some(last index)` when the append was rejected (a hint where to probe).
         reject: Option<u64>,
+        /// The leader's stream position through which the responder holds the stream in the
+        /// leader's term (flow control for ranges that end inside a frame; 0 when unknown).
+        received: u64,
     },
     /// A heartbeat; `seq` numbers read-index rounds.
     Heartbeat {
@@ -238,8 +255,8 @@ pub enum Message {
         prev_index: u64,
         /// Its term.
         prev_term: u64,
-        /// The entries (none when lacking).
-        entries: Vec<Entry>,
+        /// The entries' frames, back to back (none when lacking).
+        bytes: Bytes,
         /// The responder does not have the range (or not committed): ask the leader.
         lacking: bool,
     },
@@ -359,8 +376,10 @@ pub enum Output {
     Send(NodeId, Message),
     /// Persist the hard state (fsync + rename) before any later send.
     PersistHardState(HardState),
-    /// Write these entries, first truncating the log after `entries[0].index - 1`.
-    PersistEntries(Vec<Entry>),
+    /// Write these entries, first truncating the log after `entries[0].index - 1`. The bytes
+    /// are their frames back to back, as the leader encoded them (write them verbatim with
+    /// [`Storage::write_frames`](crate::storage::Storage::write_frames)).
+    PersistEntries(Vec<Entry>, Bytes),
     /// These committed entries are ready to apply, in order.
     Apply(Vec<Entry>),
     /// The commit and durable watermarks moved.

@@ -244,7 +244,7 @@ impl Node {
         match out {
             Output::Send(to, msg) => self.outbox.push((to, msg)),
             Output::PersistHardState(hs) => self.disk()?.save_hard_state(hs)?,
-            Output::PersistEntries(entries) => {
+            Output::PersistEntries(entries, frames) => {
                 let first = entries.first().map_or(u64::MAX, |e| e.index);
                 if first <= self.applied_before_step {
                     // Only possible in Volatile mode after a majority lost power at once: the
@@ -258,7 +258,7 @@ impl Node {
                             .into(),
                     });
                 }
-                self.disk()?.write(&entries)?;
+                self.disk()?.write_frames(&entries, &frames)?;
                 self.unsynced = true;
                 self.sync_now |= entries.iter().any(|e| is_control(&e.data));
             }

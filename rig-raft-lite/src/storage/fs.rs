@@ -15,11 +15,12 @@ use rig_core::{Error, Result, Snapshot};
 
 use super::members_file::{decode_membership, encode_membership};
 use super::records::{
-    decode_entries, decode_hard_state, decode_log_header, encode_entry, encode_hard_state,
+    corrupt, decode_entries, decode_hard_state, decode_log_header, encode_entry, encode_hard_state,
     encode_log_header, LOG_HEADER,
 };
 use super::snapshot_file::{decode_snapshot_file, decode_snapshot_image};
 use super::{Installed, Loaded, Storage};
+use crate::core::stream::frame_len;
 use crate::core::{Entry, HardState, Restored, SnapshotImage, SnapshotMeta, StoredMembership};
 
 const STATE: &str = "raft.state";
@@ -124,6 +125,37 @@ impl FsStorage {
             self.log.sync_data().map_err(io("sync the log"))?;
         }
         Ok(entries)
+    }
+
+    /// Drops entries at or after `first` (durably, when the file held any), returning the
+    /// term of the entry before it (the next record's chain).
+    fn truncate_before(&mut self, first: u64) -> Result<u64> {
+        let keep = (first - self.offset - 1) as usize;
+        self.entries.truncate(keep);
+        let start = self.end();
+        let file_len = self.log.len().map_err(io("size of the log"))?;
+        if file_len > start {
+            // A conflict (rare): make the truncation durable first, so a crash can never revive
+            // the dropped tail behind entries that were written after it.
+            self.log.set_len(start).map_err(io("truncate the log"))?;
+            self.log
+                .sync_data()
+                .map_err(io("sync the log's truncation"))?;
+        }
+        Ok(self.entries.last().map_or(self.offset_term, |e| e.1))
+    }
+
+    /// Appends `records` (the records of `entries`, back to back) at the log's end.
+    fn append_records(&mut self, entries: &[Entry], records: &[u8]) -> Result<()> {
+        let start = self.end();
+        let mut end = start;
+        for e in entries {
+            end += frame_len(e.data.len()) as u64;
+            self.entries.push((e.index, e.term, end));
+        }
+        self.log
+            .write_at(records, start)
+            .map_err(io("append to the log"))
     }
 
     fn end(&self) -> u64 {
@@ -268,29 +300,29 @@ impl Storage for FsStorage {
         let Some(first) = entries.first() else {
             return Ok(());
         };
-        let keep = (first.index - self.offset - 1) as usize;
-        self.entries.truncate(keep);
-        let start = self.end();
-        let file_len = self.log.len().map_err(io("size of the log"))?;
-        if file_len > start {
-            // A conflict (rare): make the truncation durable first, so a crash can never revive
-            // the dropped tail behind entries that were written after it.
-            self.log.set_len(start).map_err(io("truncate the log"))?;
-            self.log
-                .sync_data()
-                .map_err(io("sync the log's truncation"))?;
-        }
-        let mut prev_term = self.entries.last().map_or(self.offset_term, |e| e.1);
+        let prev_term = self.truncate_before(first.index)?;
         let mut buf = BytesMut::new();
+        let mut prev = prev_term;
         for e in entries {
-            encode_entry(e, prev_term, &mut buf);
-            prev_term = e.term;
-            self.entries
-                .push((e.index, e.term, start + buf.len() as u64));
+            encode_entry(e, prev, &mut buf);
+            prev = e.term;
         }
-        self.log
-            .write_at(&buf, start)
-            .map_err(io("append to the log"))
+        self.append_records(entries, &buf)
+    }
+
+    fn write_frames(&mut self, entries: &[Entry], frames: &[u8]) -> Result<()> {
+        let Some(first) = entries.first() else {
+            return Ok(());
+        };
+        let expected: usize = entries.iter().map(|e| frame_len(e.data.len())).sum();
+        if frames.len() != expected {
+            return Err(corrupt(
+                "raft frames",
+                format!("{} bytes for {expected} of records", frames.len()),
+            ));
+        }
+        self.truncate_before(first.index)?;
+        self.append_records(entries, frames)
     }
 
     fn sync(&mut self) -> Result<Option<(u64, u64)>> {

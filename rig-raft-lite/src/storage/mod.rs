@@ -49,6 +49,15 @@ pub trait Storage: Send + std::fmt::Debug + 'static {
     /// Writes `entries`, first dropping every entry at or after `entries[0].index`. Need not be
     /// durable until [`sync`](Storage::sync).
     fn write(&mut self, entries: &[Entry]) -> Result<()>;
+    /// Writes `entries` as [`write`](Storage::write) does, given their frames back to back
+    /// exactly as the leader's stream carried them (each the entry's log record, chained to the
+    /// entry before it). A storage whose log is a file of such records writes `frames`
+    /// verbatim (no re-encoding: the file is the replication stream); the default encodes
+    /// `entries` again, which gives the same bytes.
+    fn write_frames(&mut self, entries: &[Entry], frames: &[u8]) -> Result<()> {
+        let _ = frames;
+        self.write(entries)
+    }
     /// Makes every written entry durable; returns the last one's `(index, term)`, if any.
     fn sync(&mut self) -> Result<Option<(u64, u64)>>;
     /// Drops entries through `through` (durable), recording `base_version` for reloads.

@@ -5,14 +5,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use rig_core::codec::Reader;
 use rig_core::{Error, Result, Snapshot};
 
+use crate::core::stream::{parse_frame, Parse, FRAME_HEADER};
 use crate::core::{Entry, HardState};
 
 /// The format version of every file.
 pub(crate) const FORMAT: u8 = 1;
 /// The log file's header: format, compaction index, its term, the version at it.
 pub(crate) const LOG_HEADER: usize = 1 + 8 * 3;
-/// A log record's header: body length and CRC32C.
-const RECORD_HEADER: usize = 8;
 
 pub(crate) fn corrupt(location: &str, reason: impl Into<String>) -> Error {
     Error::Corrupt {
@@ -79,19 +78,10 @@ pub(crate) fn decode_log_header(buf: &[u8]) -> Result<(u64, u64, u64)> {
     ))
 }
 
-/// Appends one entry's record; `prev_term` chains records so a torn rewrite cannot splice an old
-/// tail onto a new prefix.
+/// Appends one entry's record: its frame (see [`crate::core::stream`]); `prev_term` chains
+/// records so a torn rewrite cannot splice an old tail onto a new prefix.
 pub(crate) fn encode_entry(e: &Entry, prev_term: u64, out: &mut BytesMut) {
-    let body_len = 24 + e.data.len();
-    let start = out.len();
-    out.put_u32_le(body_len as u32);
-    out.put_u32_le(0);
-    out.put_u64_le(e.term);
-    out.put_u64_le(e.index);
-    out.put_u64_le(prev_term);
-    out.put_slice(&e.data);
-    let crc = crc32c::crc32c(&out[start + RECORD_HEADER..]);
-    out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    crate::core::stream::encode_frame(e, prev_term, out);
 }
 
 /// Decodes the records in `buf` that follow `offset` (whose term is `offset_term`), stopping at
@@ -104,31 +94,21 @@ pub(crate) fn decode_entries(
 ) -> (Vec<Entry>, Vec<u64>) {
     let (mut entries, mut ends) = (Vec::new(), Vec::new());
     let (mut pos, mut prev_index, mut prev_term) = (0usize, offset, offset_term);
-    while pos + RECORD_HEADER <= buf.len() {
-        let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().expect("4 bytes")) as usize;
-        let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().expect("4 bytes"));
-        let body_start = pos + RECORD_HEADER;
-        if len < 24 || body_start + len > buf.len() {
-            break;
-        }
-        let body = &buf[body_start..body_start + len];
-        if crc32c::crc32c(body) != crc {
-            break;
-        }
-        let word =
-            |i: usize| u64::from_le_bytes(body[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-        let (term, index, chained) = (word(0), word(1), word(2));
-        if Some(index) != prev_index.checked_add(1) || chained != prev_term || term < prev_term {
+    while let Parse::Whole(head) = parse_frame(&buf[pos..]) {
+        if Some(head.index) != prev_index.checked_add(1)
+            || head.prev_term != prev_term
+            || head.term < prev_term
+        {
             break;
         }
         entries.push(Entry {
-            term,
-            index,
-            data: Bytes::copy_from_slice(&body[24..]),
+            term: head.term,
+            index: head.index,
+            data: Bytes::copy_from_slice(&buf[pos + FRAME_HEADER..pos + head.len]),
         });
-        pos = body_start + len;
+        pos += head.len;
         ends.push((base + pos) as u64);
-        (prev_index, prev_term) = (index, term);
+        (prev_index, prev_term) = (head.index, head.term);
     }
     (entries, ends)
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use rig_core::seams::{Rand, SeededRand};
+use rig_raft_lite::core::stream::encode_frames;
 use rig_raft_lite::core::{
     is_control, Change, CommitMode, Config, Entry, HardState, Input, Message, NodeId, Output, Raft,
     Restored, SnapshotImage, StoredMembership,
@@ -38,6 +39,25 @@ impl Disk {
         let keep = (first - self.offset - 1) as usize;
         self.written.truncate(keep);
         self.written.extend_from_slice(entries);
+    }
+
+    /// Writes entries given as the frames the core received or encoded: they must be exactly
+    /// the entries' records, chained to the entry before them (the core never hands storage a
+    /// torn, foreign or unchained frame).
+    fn write_frames(&mut self, entries: &[Entry], frames: &[u8]) {
+        let first = entries[0].index;
+        let keep = (first - self.offset - 1) as usize;
+        let prev_term = self.written[..keep.min(self.written.len())]
+            .last()
+            .map_or(self.offset_term, |e| e.term);
+        let mut expected = bytes::BytesMut::new();
+        encode_frames(entries, prev_term, &mut expected);
+        assert_eq!(
+            &expected[..],
+            frames,
+            "entries {first}..: frames are their records"
+        );
+        self.write(entries);
     }
 
     fn compact(&mut self, through: u64) {
@@ -140,6 +160,8 @@ pub struct Stats {
     pub snapshots_installed: u64,
     /// Snapshots installed by nodes that joined (spares).
     pub joiner_installs: u64,
+    /// Appends that continued a frame an earlier append began (ranges cut inside a frame).
+    pub continued_ranges: u64,
 }
 
 /// The cluster.
@@ -203,6 +225,11 @@ impl Cluster {
         cfg.snapshot_chunk = self.opts.chunk.max(1);
         cfg.snapshot_window = 2;
         cfg.compaction_retention = self.pick(3);
+        // Mostly tiny ranges: the stream is cut inside frames all the time (frames are 40 to
+        // 160 bytes here), so ranges that continue a frame meet every fault.
+        if self.pick(4) > 0 {
+            cfg.max_append_bytes = 24 + self.pick(277) as usize;
+        }
         cfg
     }
 
@@ -254,7 +281,7 @@ impl Cluster {
             self.stats.elections_mid_change += 1;
         }
         let control = outs.iter().any(|o| match o {
-            Output::PersistEntries(es) => es.iter().any(|e| is_control(&e.data)),
+            Output::PersistEntries(es, _) => es.iter().any(|e| is_control(&e.data)),
             _ => false,
         });
         self.handle(id, outs);
@@ -274,6 +301,9 @@ impl Cluster {
                     match msg {
                         Message::TimeoutNow { .. } => self.stats.transfers += 1,
                         Message::Snapshot { .. } => self.stats.snapshot_chunks += 1,
+                        Message::Append { base, start, .. } if start > base => {
+                            self.stats.continued_ranges += 1;
+                        }
                         _ => {}
                     }
                     self.net.push((id, to, msg))
@@ -290,7 +320,7 @@ impl Cluster {
                     answers.push(self.install(id, index, total));
                 }
                 Output::PersistHardState(hs) => disk.hs = hs,
-                Output::PersistEntries(entries) => disk.write(&entries),
+                Output::PersistEntries(entries, frames) => disk.write_frames(&entries, &frames),
                 Output::Apply(entries) => self.checker.applied(id, &entries),
                 Output::Compacted(through) => {
                     disk.compact(through);
@@ -452,7 +482,13 @@ impl Cluster {
             65..=76 => self.sync(node),
             77..=86 => {
                 self.next_payload += 1;
-                let data = Bytes::from(self.next_payload.to_le_bytes().to_vec());
+                // Unique (the number first); one in four longer (frames of up to 160 bytes,
+                // split across several tiny ranges).
+                let mut data = self.next_payload.to_le_bytes().to_vec();
+                if self.chance(25) {
+                    data.extend((0..self.pick(121)).map(|i| i as u8));
+                }
+                let data = Bytes::from(data);
                 self.input(node, Input::Propose(vec![data]));
             }
             87..=88 => {
