@@ -208,12 +208,11 @@ pub async fn connect(
         if !equal(&answer, &proof(&cfg.psk, b"responder", &my_nonce, &t)) {
             return Err(NetError::AuthFailed(hello.node_id));
         }
-        let Link { conn, .. } = hs;
         Ok((
             PeerInfo {
                 node_id: hello.node_id,
             },
-            Link::new(conn, cfg.max_frame),
+            hs.with_max_frame(cfg.max_frame),
         ))
     })
     .await
@@ -244,12 +243,11 @@ pub async fn accept(
         }
         hs.send(&proof(&cfg.psk, b"responder", &hello.nonce, &t))
             .await?;
-        let Link { conn, .. } = hs;
         Ok((
             PeerInfo {
                 node_id: hello.node_id,
             },
-            Link::new(conn, cfg.max_frame),
+            hs.with_max_frame(cfg.max_frame),
         ))
     })
     .await;
