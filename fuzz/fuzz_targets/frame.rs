@@ -1,6 +1,7 @@
-//! Transport frames (rig-core `net::frame`): the slice decoder and the stream reader must agree.
+//! Transport frames (rig-core `net::frame`): the slice decoder, the stream reader and the
+//! buffered stream reader (read-ahead kept between frames) must agree.
 #![no_main]
-use rig_core::net::frame::{decode_frame, read_frame};
+use rig_core::net::frame::{decode_frame, read_frame, read_frame_buffered};
 
 libfuzzer_sys::fuzz_target!(|input: &[u8]| {
     let Some((mode, rest)) = input.split_first() else {
@@ -22,10 +23,17 @@ libfuzzer_sys::fuzz_target!(|input: &[u8]| {
         .build()
         .expect("runtime");
     let mut stream: &[u8] = data;
+    let (mut buffered, mut read_ahead): (&[u8], _) = (data, bytes::BytesMut::new());
     let mut at = 0;
     loop {
         let sliced = decode_frame(&data[at..], max);
         let read = rt.block_on(read_frame(&mut stream, max));
+        let read_buffered = rt.block_on(read_frame_buffered(&mut buffered, &mut read_ahead, max));
+        assert_eq!(
+            read.as_ref().ok(),
+            read_buffered.as_ref().ok(),
+            "the buffered reader disagrees with the plain one"
+        );
         match (sliced, read) {
             (Ok(Some((payload, used))), Ok(got)) => {
                 assert_eq!(payload, &got[..]);
