@@ -1,10 +1,24 @@
 //! The core's view of the log: entries after the last compaction point, in memory, each with its
 //! frame (see [`stream`](super::stream)) and its end position in this node's stream.
 
+use std::collections::VecDeque;
+
 use bytes::{Bytes, BytesMut};
 
 use super::state::Entry;
-use super::stream::{frame_len, Frames};
+use super::stream::Frames;
+
+/// The frames of consecutive entries as one buffer (as encoded or received together): a range
+/// of the stream inside one batch is a slice of it, not a copy.
+#[derive(Debug, Clone)]
+struct Batch {
+    /// The index of its first entry.
+    first: u64,
+    /// The stream position where its first frame starts.
+    pos: u64,
+    /// The frames, back to back (past a truncation, the tail no longer belongs to the log).
+    bytes: Bytes,
+}
 
 /// Entries `offset+1 ..= last`, plus the index and term of the compaction point.
 ///
@@ -20,8 +34,9 @@ pub struct MemLog {
     /// Its end position.
     offset_pos: u64,
     entries: Vec<Entry>,
-    /// Each entry's frame.
-    frames: Vec<Bytes>,
+    /// The frames, one buffer per append (held once per batch rather than once per entry:
+    /// each extra handle is a reference count touched per entry).
+    batches: VecDeque<Batch>,
     /// Each entry's end position.
     ends: Vec<u64>,
 }
@@ -79,11 +94,18 @@ impl MemLog {
         Some(self.ends[(index - self.offset - 1) as usize])
     }
 
+    /// The length of entry `index`'s frame (above the compaction point).
+    pub fn frame_len(&self, index: u64) -> Option<usize> {
+        let start = self.end_pos(index.checked_sub(1)?)?;
+        let end = self.end_pos(index).filter(|_| index > self.offset)?;
+        Some((end - start) as usize)
+    }
+
     /// Entry `index`'s frame (above the compaction point).
-    pub fn frame(&self, index: u64) -> Option<&Bytes> {
-        index
-            .checked_sub(self.offset + 1)
-            .and_then(|i| self.frames.get(i as usize))
+    pub fn frame(&self, index: u64) -> Option<Bytes> {
+        let len = self.frame_len(index)? as u64;
+        let end = self.end_pos(index)?;
+        Some(self.span(index, end - len, end))
     }
 
     /// Entries `from ..= to`, at most `max`; `from` must be above the compaction point.
@@ -98,17 +120,18 @@ impl MemLog {
     /// `max_bytes` bytes, back to back.
     pub fn frames(&self, from: u64, to: u64, max: usize, max_bytes: usize) -> Bytes {
         let (start, end) = self.bounds(from, to, max);
-        let frames = self.frames.get(start..end).unwrap_or_default();
-        let mut size = 0;
-        let n = frames
-            .iter()
-            .take_while(|f| {
-                let fits = size == 0 || size + f.len() <= max_bytes;
-                size += f.len();
-                fits
-            })
-            .count();
-        concat(&frames[..n])
+        if start == end {
+            return Bytes::new();
+        }
+        let first_pos = self.end_pos(from - 1).expect("in the log");
+        let mut last_end = first_pos;
+        for &e in &self.ends[start..end] {
+            if last_end != first_pos && (e - first_pos) as usize > max_bytes {
+                break;
+            }
+            last_end = e;
+        }
+        self.span(from, first_pos, last_end)
     }
 
     /// Vector bounds of `from ..= to` capped at `max` entries (empty when out of the log).
@@ -132,23 +155,61 @@ impl MemLog {
         max_bytes: usize,
         max_frames: usize,
     ) -> (Bytes, u64, usize) {
+        let Some(frame_start) = next.checked_sub(1).and_then(|p| self.end_pos(p)) else {
+            return (Bytes::new(), next, skip);
+        };
+        let from_pos = frame_start + skip as u64;
+        let first = next;
         let (mut next, mut skip) = (next, skip);
         let max_bytes = max_bytes.max(1);
-        let mut parts: Vec<Bytes> = Vec::new();
         let (mut size, mut touched) = (0usize, 0usize);
         while size < max_bytes && touched < max_frames.max(1) {
-            let Some(frame) = self.frame(next) else { break };
-            let take = (frame.len() - skip).min(max_bytes - size);
-            parts.push(frame.slice(skip..skip + take));
+            let Some(len) = self.frame_len(next) else {
+                break;
+            };
+            let take = (len - skip).min(max_bytes - size);
             size += take;
             touched += 1;
-            if skip + take == frame.len() {
+            if skip + take == len {
                 (next, skip) = (next + 1, 0);
             } else {
                 skip += take;
             }
         }
-        (concat(&parts), next, skip)
+        if size == 0 {
+            return (Bytes::new(), next, skip);
+        }
+        (
+            self.span(first, from_pos, from_pos + size as u64),
+            next,
+            skip,
+        )
+    }
+
+    /// The stream bytes `from_pos .. to_pos`, which start inside entry `first`'s frame: a slice
+    /// of one batch when they lie in one (the common case), else the pieces copied together.
+    fn span(&self, first: u64, from_pos: u64, to_pos: u64) -> Bytes {
+        if from_pos >= to_pos {
+            return Bytes::new();
+        }
+        let mut k = self.batches.partition_point(|b| b.first <= first) - 1;
+        let mut parts: Vec<Bytes> = Vec::new();
+        let mut pos = from_pos;
+        while pos < to_pos {
+            let b = &self.batches[k];
+            let batch_end = self
+                .batches
+                .get(k + 1)
+                .map_or(b.pos + b.bytes.len() as u64, |n| n.pos);
+            let end = to_pos.min(batch_end);
+            parts.push(
+                b.bytes
+                    .slice((pos - b.pos) as usize..(end - b.pos) as usize),
+            );
+            pos = end;
+            k += 1;
+        }
+        concat(&parts)
     }
 
     /// Appends entries, dropping any existing entry at or after the first one's index.
@@ -161,31 +222,36 @@ impl MemLog {
 
     /// Appends entries with their frames (as received or encoded), dropping any existing entry
     /// at or after the first one's index.
-    pub(crate) fn truncate_append_frames(&mut self, frames: &Frames) {
+    pub(crate) fn truncate_append_frames(&mut self, frames: Frames) {
         let Some(first) = frames.entries.first() else {
             return;
         };
         self.truncate(first.index);
-        self.append_frames(frames.clone());
+        self.append_frames(frames);
     }
 
     fn truncate(&mut self, first: u64) {
         debug_assert!(first > self.offset && first <= self.last_index() + 1);
         let keep = (first - self.offset - 1) as usize;
         self.entries.truncate(keep);
-        self.frames.truncate(keep);
         self.ends.truncate(keep);
+        while self.batches.back().is_some_and(|b| b.first >= first) {
+            self.batches.pop_back();
+        }
     }
 
     fn append_frames(&mut self, frames: Frames) {
-        let mut end = self.ends.last().copied().unwrap_or(self.offset_pos);
-        for i in 0..frames.len() {
-            let frame = frames.frame(i);
-            debug_assert_eq!(frame.len(), frame_len(frames.entries[i].data.len()));
-            end += frame.len() as u64;
-            self.frames.push(frame);
-            self.ends.push(end);
-        }
+        let Some(first) = frames.entries.first() else {
+            return;
+        };
+        let pos = self.ends.last().copied().unwrap_or(self.offset_pos);
+        self.batches.push_back(Batch {
+            first: first.index,
+            pos,
+            bytes: frames.bytes.clone(),
+        });
+        self.ends
+            .extend((0..frames.len()).map(|i| pos + frames.frame_end(i) as u64));
         self.entries.extend(frames.entries);
     }
 
@@ -205,8 +271,14 @@ impl MemLog {
         };
         let n = (index - self.offset) as usize;
         self.entries.drain(..n);
-        self.frames.drain(..n);
         self.ends.drain(..n);
+        // Batches whose every entry is compacted.
+        while self.batches.get(1).is_some_and(|b| b.first <= index + 1) {
+            self.batches.pop_front();
+        }
+        if self.entries.is_empty() {
+            self.batches.clear();
+        }
         (self.offset, self.offset_term, self.offset_pos) = (index, term, pos);
     }
 

@@ -110,7 +110,7 @@ impl Raft {
         let last = first + entries.len() as u64 - 1;
         // Encoded once, here: the same bytes go to the local log, the wire and followers' logs.
         let frames = Frames::encode(entries, self.log.last_term());
-        self.log.truncate_append_frames(&frames);
+        self.log.truncate_append_frames(frames.clone());
         let controls = Self::controls(&frames.entries);
         self.out
             .push(Output::PersistEntries(frames.entries, frames.bytes));
@@ -161,8 +161,8 @@ impl Raft {
         else {
             return self.start_snapshot(to);
         };
-        let cont = match (self.log.term(pr.next), self.log.frame(pr.next)) {
-            (Some(t), Some(f)) if pr.skip > 0 && pr.skip < f.len() => Some((t, f.len() as u64)),
+        let cont = match (self.log.term(pr.next), self.log.frame_len(pr.next)) {
+            (Some(t), Some(len)) if pr.skip > 0 && pr.skip < len => Some((t, len as u64)),
             _ => None,
         };
         let skip = if cont.is_some() { pr.skip } else { 0 };

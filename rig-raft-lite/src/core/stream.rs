@@ -214,10 +214,9 @@ impl Frames {
         self.entries.is_empty()
     }
 
-    /// Entry `i`'s frame.
-    pub(crate) fn frame(&self, i: usize) -> Bytes {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        self.bytes.slice(start..self.ends[i])
+    /// Where entry `i`'s frame ends in `bytes`.
+    pub(crate) fn frame_end(&self, i: usize) -> usize {
+        self.ends[i]
     }
 
     /// Keeps entries `..at`, returning the others.

@@ -239,7 +239,7 @@ impl Raft {
             let fresh = frames.split_off(pos);
             let first = fresh.entries[0].index;
             self.persisted = self.persisted.min(first - 1);
-            self.log.truncate_append_frames(&fresh);
+            self.log.truncate_append_frames(fresh.clone());
             let controls = Self::controls(&fresh.entries);
             // The frames as received: storage writes them verbatim.
             self.out

@@ -83,7 +83,7 @@ impl Node {
         let covered = raft
             .log()
             .slice(raft.compacted() + 1, raft.applied(), usize::MAX);
-        mirror.ingest(&covered)?;
+        mirror.ingest(covered)?;
         let snapshot_version = storage.load_snapshot()?.map(|s| s.version);
         Ok(Self {
             mirror,
@@ -258,16 +258,16 @@ impl Node {
                             .into(),
                     });
                 }
-                self.disk()?.write_frames(&entries, &frames)?;
-                self.unsynced = true;
                 self.sync_now |= entries.iter().any(|e| is_control(&e.data));
+                self.disk()?.write_frames_owned(entries, frames)?;
+                self.unsynced = true;
             }
             Output::MembershipChanged(stored) => {
                 self.disk()?.save_membership(&stored)?;
                 self.members_update = Some(stored.current);
             }
             Output::MembershipRejected { reason, .. } => self.membership_rejected = Some(reason),
-            Output::Apply(entries) => self.mirror.ingest(&entries)?,
+            Output::Apply(entries) => self.mirror.ingest(entries)?,
             Output::Compacted(through) => {
                 let base = self.mirror.compact_to_index(through);
                 self.disk()?.compact(through, base)?;

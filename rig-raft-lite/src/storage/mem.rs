@@ -69,6 +69,25 @@ impl Disk {
 pub struct MemStorage(Arc<Mutex<Disk>>);
 
 impl MemStorage {
+    /// Writes `entries` (see [`Storage::write`]), keeping them as they are.
+    fn write_owned(&mut self, entries: Vec<Entry>) {
+        let Some(first) = entries.first() else {
+            return;
+        };
+        let mut guard = self.disk();
+        let d = &mut *guard;
+        let keep = (first.index - d.offset - 1) as usize;
+        if keep < d.clean {
+            // Durable entries about to be replaced: keep them for a power loss.
+            let mut replaced = d.written[keep..d.clean].to_vec();
+            replaced.append(&mut d.shadow);
+            d.shadow = replaced;
+            d.clean = keep;
+        }
+        d.written.truncate(keep);
+        d.written.extend(entries);
+    }
+
     fn disk(&self) -> std::sync::MutexGuard<'_, Disk> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -116,21 +135,13 @@ impl Storage for MemStorage {
     }
 
     fn write(&mut self, entries: &[Entry]) -> Result<()> {
-        let Some(first) = entries.first() else {
-            return Ok(());
-        };
-        let mut guard = self.disk();
-        let d = &mut *guard;
-        let keep = (first.index - d.offset - 1) as usize;
-        if keep < d.clean {
-            // Durable entries about to be replaced: keep them for a power loss.
-            let mut replaced = d.written[keep..d.clean].to_vec();
-            replaced.append(&mut d.shadow);
-            d.shadow = replaced;
-            d.clean = keep;
-        }
-        d.written.truncate(keep);
-        d.written.extend_from_slice(entries);
+        self.write_owned(entries.to_vec());
+        Ok(())
+    }
+
+    fn write_frames_owned(&mut self, entries: Vec<Entry>, frames: Bytes) -> Result<()> {
+        let _ = frames;
+        self.write_owned(entries);
         Ok(())
     }
 

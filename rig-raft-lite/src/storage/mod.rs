@@ -13,6 +13,7 @@ pub use fs::FsStorage;
 pub use mem::MemStorage;
 pub use snapshot_file::{decode_snapshot_image, encode_snapshot_image};
 
+use bytes::Bytes;
 use rig_core::{Result, Snapshot};
 
 use crate::core::{Entry, HardState, Restored, SnapshotImage, StoredMembership};
@@ -57,6 +58,12 @@ pub trait Storage: Send + std::fmt::Debug + 'static {
     fn write_frames(&mut self, entries: &[Entry], frames: &[u8]) -> Result<()> {
         let _ = frames;
         self.write(entries)
+    }
+    /// [`write_frames`](Storage::write_frames) given the entries and frames to keep: a storage
+    /// that holds entries in memory takes them as they are rather than cloning each one (every
+    /// clone is a reference count touched per entry). The default borrows them.
+    fn write_frames_owned(&mut self, entries: Vec<Entry>, frames: Bytes) -> Result<()> {
+        self.write_frames(&entries, &frames)
     }
     /// Makes every written entry durable; returns the last one's `(index, term)`, if any.
     fn sync(&mut self) -> Result<Option<(u64, u64)>>;
