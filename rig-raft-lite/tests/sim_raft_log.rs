@@ -5,7 +5,8 @@
 //! drops, duplicates and reorders messages (connection resets, retries) and cuts links. Clients
 //! append through whichever node leads; the history checker then requires every acknowledged op
 //! at its version on every node, no duplicates, no gaps, no failed op visible, and call-order
-//! versions.
+//! versions. Half the node starts cut the stream into ranges shorter than a frame, so entries
+//! travel in pieces (dropping the pieces that continue a frame fails the liveness phase).
 
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -73,6 +74,12 @@ impl Group {
         };
         let mut config = Config::new(id, (1..=self.nodes_n).collect());
         config.commit_mode = CommitMode::Strict;
+        // Half the starts cut this node's stream (when it leads) into ranges of 24-48 bytes,
+        // shorter than any frame with data (32 bytes of header), so entries travel in pieces on
+        // the real wire, under the whole nemesis.
+        if rand.below(2) == 0 {
+            config.max_append_bytes = 24 + rand.below(25) as usize;
+        }
         let mut opts = Options::new(config);
         opts.tick = Duration::from_millis(20);
         let Ok(log) = RaftLog::start(
