@@ -204,6 +204,11 @@ impl Frames {
         }
     }
 
+    /// Each frame's end, counted from the start of the buffer.
+    pub(crate) fn ends(&self) -> &[usize] {
+        &self.ends
+    }
+
     /// How many entries.
     pub(crate) fn len(&self) -> usize {
         self.entries.len()

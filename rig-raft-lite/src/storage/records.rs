@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use rig_core::codec::Reader;
 use rig_core::{Error, Result, Snapshot};
 
-use crate::core::stream::{parse_frame, Parse, FRAME_HEADER};
+use crate::core::stream::Frames;
 use crate::core::{Entry, HardState};
 
 /// The format version of every file.
@@ -92,25 +92,16 @@ pub(crate) fn decode_entries(
     offset: u64,
     offset_term: u64,
 ) -> (Vec<Entry>, Vec<u64>) {
-    let (mut entries, mut ends) = (Vec::new(), Vec::new());
-    let (mut pos, mut prev_index, mut prev_term) = (0usize, offset, offset_term);
-    while let Parse::Whole(head) = parse_frame(&buf[pos..]) {
-        if Some(head.index) != prev_index.checked_add(1)
-            || head.prev_term != prev_term
-            || head.term < prev_term
-        {
-            break;
-        }
-        entries.push(Entry {
-            term: head.term,
-            index: head.index,
-            data: Bytes::copy_from_slice(&buf[pos + FRAME_HEADER..pos + head.len]),
-        });
-        pos += head.len;
-        ends.push((base + pos) as u64);
-        (prev_index, prev_term) = (head.index, head.term);
-    }
-    (entries, ends)
+    // The one frame parser (checksum, index and term chain); the file's entries share one copy
+    // of the bytes. Any term may appear: a log on disk has no leader term to bound it.
+    let parsed = Frames::parse(Bytes::copy_from_slice(buf), offset, offset_term, u64::MAX);
+    let ends = parsed
+        .frames
+        .ends()
+        .iter()
+        .map(|&end| (base + end) as u64)
+        .collect();
+    (parsed.frames.entries, ends)
 }
 
 /// Part 1's snapshot file (format 1); still decoded, no longer written (the fuzz crate and the
